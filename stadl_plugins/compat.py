@@ -1,0 +1,171 @@
+"""Runtime fixes that make the pinned OpenMMLab stack work on today's torch/numpy.
+
+The PyPI releases this toolbox builds on (mmengine 0.10.7, mmcv 2.1.0, mmdet 3.3.0,
+mmaction2 1.2.0) predate torch 2.6 and numpy 2. Out of the box they fail to import,
+to load checkpoints and to evaluate AVA. Each fix below is small, idempotent, touches
+nothing in ``site-packages`` and is applied by :func:`apply_all` when
+``stadl_plugins`` is imported (directly or through a config's ``custom_imports``).
+
+=====================  ==========================================================
+fix                    what breaks without it
+=====================  ==========================================================
+``drn_placeholder``    The mmaction2 1.2.0 wheel lacks ``mmaction/models/
+                       localizers/drn/`` (its ``__init__.py`` is missing upstream,
+                       so ``find_packages`` drops it). ``import mmaction.models``
+                       then raises ``ModuleNotFoundError: No module named
+                       'mmaction.models.localizers.drn'`` and no STAD head gets
+                       registered. We put a placeholder module in ``sys.modules``
+                       whose ``DRN`` raises a clear error if anyone builds it.
+``safe_checkpoints``   torch >= 2.6 loads with ``weights_only=True``; mmengine's
+                       checkpoints hold a ``HistoryBuffer`` and numpy arrays in
+                       ``message_hub``, so ``load_from``/``--resume`` fail with
+                       ``UnpicklingError: Weights only load failed``. We keep
+                       weights-only loading and allow-list exactly the globals a
+                       Runner checkpoint needs (never a blanket
+                       ``weights_only=False``).
+``numpy_nan_alias``    numpy 2 removed ``np.NAN``; MMAction2's AVA mAP returns it
+                       for a class with detections but no ground truth
+                       (``AttributeError: module 'numpy' has no attribute
+                       'NAN'``). We restore the alias.
+``broken_torchvision`` An installed torchvision that does not match torch raises
+                       ``RuntimeError`` on import; mmengine's ``collect_env`` (run
+                       by every Runner) only catches ``ModuleNotFoundError``. We
+                       make such a torchvision look absent, with a warning.
+=====================  ==========================================================
+
+Every fix records itself in :data:`APPLIED` so tests and ``tools/env_info`` can
+show what was needed on this machine.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+import warnings
+
+#: Names of the fixes that were needed (and applied) in this process.
+APPLIED: list[str] = []
+
+
+def _mark(name: str) -> None:
+    if name not in APPLIED:
+        APPLIED.append(name)
+
+
+def fix_drn_placeholder() -> bool:
+    """Provide ``mmaction.models.localizers.drn`` when the installed wheel lacks it.
+
+    Returns:
+        bool: True if a placeholder was installed (the wheel is the broken one).
+    """
+    target = 'mmaction.models.localizers.drn'
+    if target in sys.modules:
+        return False
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or not spec.submodule_search_locations:
+        return False  # mmaction2 not installed: nothing to fix
+    pkg_dir = list(spec.submodule_search_locations)[0]
+    if os.path.isfile(os.path.join(pkg_dir, 'models', 'localizers', 'drn',
+                                   'drn.py')):
+        return False  # a source install that has the real module
+
+    class DRN:  # noqa: D401 - a placeholder, not a model
+        """Placeholder: the PyPI mmaction2 1.2.0 wheel does not ship DRN."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError(
+                'mmaction2 1.2.0 from PyPI does not contain DRN '
+                '(mmaction/models/localizers/drn is missing from the wheel). '
+                'Install mmaction2 from a source checkout to use DRN.')
+
+    pkg = types.ModuleType(target)
+    pkg.__path__ = []  # a package, so that `drn.drn` resolves
+    pkg.__doc__ = 'stadl_plugins placeholder for the module missing from the wheel'
+    sub = types.ModuleType(target + '.drn')
+    sub.DRN = DRN
+    pkg.drn = sub
+    sys.modules[target] = pkg
+    sys.modules[target + '.drn'] = sub
+    _mark('drn_placeholder')
+    return True
+
+
+def _checkpoint_safe_globals() -> list:
+    """The exact non-tensor globals an mmengine Runner checkpoint contains."""
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    out = [HistoryBuffer, np.ndarray, np.dtype]
+    try:  # numpy 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    out += [_reconstruct, scalar]
+    # numpy 2 pickles a scalar's dtype as ``getattr(numpy.dtypes, 'Float64DType')``.
+    # The weights-only unpickler still refuses to *call* anything outside the
+    # allow-list, so getattr can only fetch attributes, never run them.
+    out.append(getattr)
+    # numpy 2 pickles dtypes by their concrete class (numpy.dtypes.Float64DType...)
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        out += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')
+                and isinstance(getattr(dtypes, n), type)]
+    return out
+
+
+def fix_safe_checkpoints() -> bool:
+    """Allow-list the globals of mmengine checkpoints for weights-only loading.
+
+    Returns:
+        bool: True if torch has weights-only loading and the allow-list was added.
+    """
+    import torch
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:
+        return False
+    add(_checkpoint_safe_globals())
+    _mark('safe_checkpoints')
+    return True
+
+
+def fix_numpy_nan_alias() -> bool:
+    """Restore ``np.NAN`` (removed in numpy 2) used by MMAction2's AVA mAP."""
+    import numpy as np
+    if 'NAN' in np.__dict__:
+        return False
+    np.NAN = np.nan
+    _mark('numpy_nan_alias')
+    return True
+
+
+def fix_broken_torchvision() -> bool:
+    """Hide an installed torchvision that cannot be imported with this torch."""
+    if 'torchvision' in sys.modules:
+        return False
+    if importlib.util.find_spec('torchvision') is None:
+        return False
+    try:
+        import torchvision  # noqa: F401
+    except Exception as exc:  # RuntimeError: operator torchvision::nms ...
+        for name in [m for m in sys.modules if m.startswith('torchvision')]:
+            del sys.modules[name]
+        sys.modules['torchvision'] = None  # import now raises ModuleNotFoundError
+        warnings.warn(f'torchvision is installed but cannot be imported ({exc}); '
+                      'stadl_plugins treats it as absent (nothing here needs it).')
+        _mark('broken_torchvision')
+        return True
+    return False
+
+
+def apply_all() -> list[str]:
+    """Apply every fix that this environment needs. Safe to call repeatedly.
+
+    Returns:
+        list[str]: names of the fixes applied so far in this process.
+    """
+    fix_broken_torchvision()
+    fix_numpy_nan_alias()
+    fix_drn_placeholder()
+    fix_safe_checkpoints()
+    return list(APPLIED)

@@ -1,0 +1,2 @@
+"""Datasets, transforms and file formats."""
+from . import ava_io, synthetic  # noqa: F401

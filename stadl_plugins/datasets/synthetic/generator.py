@@ -1,0 +1,230 @@
+"""Write the synthetic STAD benchmark to disk in the real AVA / ACT formats.
+
+Layout under ``out_dir`` (see ``docs/synthetic_benchmark.md``)::
+
+    rawframes/<video_id>/img_00001.jpg ...      AVA rawframe layout (RGB JPEG)
+    videos/<video_id>.mp4                       optional (``with_video``)
+    flow/<video_id>.npz                         optional (``with_flow``): key 'flow',
+                                                float16 (T-1, H, W, 2), forward flow
+                                                frame t -> t+1 in pixels, (dx, dy)
+    annotations/train.csv, val.csv              video_id,timestamp,x1,y1,x2,y2,action_id,person_id
+    annotations/train_excluded_timestamps.csv   video_id,timestamp (heavy occlusion)
+    annotations/val_excluded_timestamps.csv
+    annotations/label_map.pbtxt                 7 classes with AVA-compatible ids
+    annotations/proposals_train.pkl             {'vid,TTTT': (N, 5) normalised + score}
+    annotations/proposals_val.pkl
+    annotations/synthetic_gt.pkl                ACT / UCF101-24 schema (labels, gttubes,
+                                                nframes, train_videos, test_videos, resolution)
+    annotations/meta.json                       generation parameters and counts
+
+Keyframes sit at whole seconds ``timestamp = timestamp_start + s`` for
+``s = 1 .. seconds-1`` at frame ``fps * s`` (0-based; file ``img_{fps*s+1:05d}.jpg``).
+Action segments change only half-way between keyframes, so a clip of up to
+``fps`` frames centred on a keyframe never straddles two actions.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from ..ava_io import (AVARow, img_key, write_annotation_csv, write_excluded_csv,
+                      write_label_map, write_proposals)
+from .scene import CLASS_IDS, SYNTHETIC_CLASSES
+from .video import SyntheticVideo, VideoConfig, make_proposals
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class SyntheticConfig:
+    """Everything that determines the dataset (with the seed)."""
+    seed: int = 0
+    num_train: int = 24
+    num_val: int = 8
+    timestamp_start: int = 900
+    video: VideoConfig = field(default_factory=VideoConfig)
+    with_flow: bool = True
+    with_video: bool = False
+    jpeg_quality: int = 90
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'SyntheticConfig':
+        d = dict(d)
+        d['video'] = VideoConfig(**d.get('video', {}))
+        return cls(**d)
+
+
+def video_ids(cfg: SyntheticConfig) -> tuple[list[str], list[str]]:
+    train = [f'syn_train_{i:03d}' for i in range(cfg.num_train)]
+    val = [f'syn_val_{i:03d}' for i in range(cfg.num_val)]
+    return train, val
+
+
+def _video_seed(cfg: SyntheticConfig, index: int) -> int:
+    ss = np.random.SeedSequence([cfg.seed, index])
+    return int(ss.generate_state(1)[0])
+
+
+def _make_one(args) -> dict:
+    """Render one video and return its annotations (runs in a worker process)."""
+    cfg, index, vid, out_dir = args
+    vc = cfg.video
+    seed = _video_seed(cfg, index)
+    video = SyntheticVideo(vc, seed)
+    frame_dir = os.path.join(out_dir, 'rawframes', vid)
+    os.makedirs(frame_dir, exist_ok=True)
+    flows = []
+    writer = None
+    if cfg.with_video:
+        os.makedirs(os.path.join(out_dir, 'videos'), exist_ok=True)
+        writer = cv2.VideoWriter(os.path.join(out_dir, 'videos', f'{vid}.mp4'),
+                                 cv2.VideoWriter_fourcc(*'mp4v'), vc.fps,
+                                 (vc.width, vc.height))
+    per_frame_labels = []
+    for t in range(vc.num_frames):
+        img, flow = video.render(t, cfg.with_flow)
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+        assert ok
+        with open(os.path.join(frame_dir, f'img_{t + 1:05d}.jpg'), 'wb') as f:
+            f.write(buf.tobytes())
+        if writer is not None:
+            writer.write(bgr)
+        if flow is not None:
+            flows.append(flow.astype(np.float16))
+        per_frame_labels.append(video.annotations(t))
+    if writer is not None:
+        writer.release()
+    if flows:
+        os.makedirs(os.path.join(out_dir, 'flow'), exist_ok=True)
+        np.savez_compressed(os.path.join(out_dir, 'flow', f'{vid}.npz'),
+                            flow=np.stack(flows))
+
+    rows, excluded, proposals = [], [], {}
+    prng = np.random.default_rng(seed ^ 0x5EED)
+    for s in range(1, vc.seconds):
+        t = vc.fps * s
+        ts = cfg.timestamp_start + s
+        anns = per_frame_labels[t]
+        if video.occluded(t):
+            excluded.append((vid, ts))
+        for a in anns:
+            nb = tuple(float(v) for v in a.box / [vc.width, vc.height, vc.width,
+                                                  vc.height])
+            for name in a.labels:
+                rows.append(AVARow(vid, ts, nb, CLASS_IDS[name], a.person_id))
+        proposals[img_key(vid, ts)] = make_proposals(
+            prng, [a.box for a in anns], vc.width, vc.height)
+
+    # ACT-style tubes: maximal runs of frames where an actor carries a label
+    label_names = [name for _, name, _ in SYNTHETIC_CLASSES]
+    tubes: dict[int, list[np.ndarray]] = {}
+    for pid in range(len(video.tracks)):
+        for li, name in enumerate(label_names):
+            run = []
+            for t in range(vc.num_frames + 1):
+                hit = None
+                if t < vc.num_frames:
+                    hit = next((a for a in per_frame_labels[t]
+                                if a.person_id == pid and name in a.labels), None)
+                if hit is not None:
+                    run.append([t + 1, *hit.box])
+                elif run:
+                    tubes.setdefault(li, []).append(np.asarray(run, np.float32))
+                    run = []
+    return dict(vid=vid, rows=rows, excluded=excluded, proposals=proposals,
+                tubes=tubes, nframes=vc.num_frames,
+                resolution=(vc.height, vc.width), num_actors=len(video.tracks))
+
+
+def generate_synthetic(out_dir: str, cfg: SyntheticConfig | None = None,
+                       workers: int | None = None, progress: bool = True) -> dict:
+    """Generate the benchmark into ``out_dir`` (deterministic given ``cfg.seed``).
+
+    Args:
+        out_dir: destination folder (created).
+        cfg: generation parameters; defaults give 24 train + 8 val videos of
+            12 s at 10 fps, 160x120.
+        workers: processes (default: up to 2). The output does not depend on it.
+        progress: show a progress bar.
+
+    Returns:
+        dict: the ``meta.json`` content (parameters and counts).
+    """
+    cfg = cfg or SyntheticConfig()
+    t0 = time.time()
+    train, val = video_ids(cfg)
+    tasks = [(cfg, i, vid, out_dir) for i, vid in enumerate(train + val)]
+    workers = workers or min(2, os.cpu_count() or 1)
+    if progress:
+        from mmengine.utils import track_parallel_progress, track_progress
+        if workers > 1:
+            results = track_parallel_progress(_make_one, tasks, workers)
+        else:
+            results = track_progress(_make_one, tasks)
+    elif workers > 1:
+        import multiprocessing as mp
+        with mp.get_context('fork').Pool(workers) as pool:
+            results = pool.map(_make_one, tasks)
+    else:
+        results = [_make_one(t) for t in tasks]
+
+    ann_dir = os.path.join(out_dir, 'annotations')
+    os.makedirs(ann_dir, exist_ok=True)
+    counts = {}
+    for split, vids in (('train', train), ('val', val)):
+        res = [r for r in results if r['vid'] in set(vids)]
+        rows = [row for r in res for row in r['rows']]
+        write_annotation_csv(os.path.join(ann_dir, f'{split}.csv'), rows)
+        write_excluded_csv(os.path.join(ann_dir, f'{split}_excluded_timestamps.csv'),
+                           [k for r in res for k in r['excluded']])
+        props = {k: v for r in res for k, v in r['proposals'].items()}
+        write_proposals(os.path.join(ann_dir, f'proposals_{split}.pkl'), props)
+        per_class = {name: sum(1 for row in rows if row.action_id == cid)
+                     for cid, name, _ in SYNTHETIC_CLASSES}
+        counts[split] = dict(videos=len(vids), keyframes=len(props),
+                             boxes=len({(r.video_id, r.timestamp, r.last) for r in rows}),
+                             labels=per_class,
+                             excluded=sum(len(r['excluded']) for r in res))
+    write_label_map(os.path.join(ann_dir, 'label_map.pbtxt'),
+                    [(cid, name) for cid, name, _ in SYNTHETIC_CLASSES])
+    # key everything by the main process's strings (results come in task order)
+    # so that the pickle's memo layout does not depend on the worker count
+    vids = train + val
+    gt = dict(labels=[name for _, name, _ in SYNTHETIC_CLASSES],
+              gttubes={v: {li: [np.array(tb.tolist(), dtype=np.float32) for tb in tbs]
+                           for li, tbs in r['tubes'].items()}
+                       for v, r in zip(vids, results)},
+              nframes={v: r['nframes'] for v, r in zip(vids, results)},
+              train_videos=[train], test_videos=[val],
+              resolution={v: tuple(r['resolution']) for v, r in zip(vids, results)})
+    with open(os.path.join(ann_dir, 'synthetic_gt.pkl'), 'wb') as f:
+        pickle.dump(gt, f, protocol=4)
+    meta = dict(format_version=FORMAT_VERSION, config=cfg.to_dict(),
+                classes=[dict(id=c, name=n, group=g) for c, n, g in SYNTHETIC_CLASSES],
+                counts=counts, timestamp_end=cfg.timestamp_start + cfg.video.seconds,
+                seconds_taken=round(time.time() - t0, 2))
+    with open(os.path.join(ann_dir, 'meta.json'), 'w') as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+    return meta
+
+
+def dataset_ready(out_dir: str, cfg: SyntheticConfig | None = None) -> bool:
+    """True if ``out_dir`` holds a complete dataset generated with ``cfg``."""
+    path = os.path.join(out_dir, 'annotations', 'meta.json')
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        meta = json.load(f)
+    if meta.get('format_version') != FORMAT_VERSION:
+        return False
+    return cfg is None or meta.get('config') == json.loads(json.dumps(cfg.to_dict()))

@@ -1,0 +1,1 @@
+"""Model plugins (backbones, necks, RoI heads, track heads), one paper per subpackage."""

@@ -1,0 +1,33 @@
+"""Every config in configs/ parses and builds its model (and dataset classes exist)."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from conftest import REPO
+
+CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                                      recursive=True) if '_base_' not in p)
+
+
+def test_there_are_configs():
+    assert CONFIGS
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, REPO))
+def test_config_builds(path):
+    from mmaction.registry import DATASETS, METRICS, MODELS
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports['imports'] == ['stadl_plugins']
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    model = MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(dl):
+            assert DATASETS.get(cfg[dl].dataset.type) is not None
+    evs = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [
+        cfg.test_evaluator]
+    for ev in evs:
+        assert METRICS.get(ev.type) is not None

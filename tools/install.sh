@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install the whole stack into a project-local virtualenv (.venv), idempotently.
+#
+#   bash tools/install.sh          # runtime stack + this package (editable)
+#   bash tools/install.sh --test   # ... plus the test extras (pytest, hypothesis)
+#
+# CPU path (what this script does): torch 2.13.0 CPU wheel, mmcv 2.1.0 compiled
+# from source with its CPU ops (~8 min on 2 cores the first time; pip caches the
+# wheel so later runs take about a minute), mmengine 0.10.7, mmdet 3.3.0,
+# mmaction2 1.2.0, openmim 0.3.9. A second run with everything importable
+# installs nothing. See docs/install.md for the CUDA path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${STADL_VENV:-.venv}
+PY="$VENV/bin/python"
+WANT_TEST=0
+[[ "${1:-}" == "--test" ]] && WANT_TEST=1
+
+if [[ ! -x "$PY" ]]; then
+  echo "[install] creating virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+PIP=("$PY" -m pip install --disable-pip-version-check)
+
+stack_ok() {
+  "$PY" - <<'PYEOF' 2>/dev/null
+import importlib.metadata as md
+import torch, mmcv, mmcv.ops, mmengine, mmdet  # noqa: F401
+assert mmcv.__version__ == '2.1.0', mmcv.__version__
+assert md.version('mmaction2') == '1.2.0'
+assert md.version('mmengine') == '0.10.7'
+assert md.version('mmdet') == '3.3.0'
+assert md.version('openmim') == '0.3.9'
+import importlib_metadata, cv2, scipy, matplotlib  # noqa: F401
+PYEOF
+}
+
+if stack_ok; then
+  echo "[install] OpenMMLab stack already installed in $VENV: skipping"
+else
+  echo "[install] installing torch (CPU) and build tools"
+  # setuptools<82: mmcv's setup.py and mim need pkg_resources.
+  "${PIP[@]}" "setuptools>=77.0.3,<82" wheel "torch==2.13.0"
+  echo "[install] installing mmengine/mmcv(ops)/mmdet/mmaction2 (first time: mmcv compiles, ~8 min on 2 cores)"
+  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
+    "${PIP[@]}" --no-build-isolation \
+      mmengine==0.10.7 mmcv==2.1.0 mmdet==3.3.0 mmaction2==1.2.0 importlib_metadata \
+      scipy matplotlib opencv-python
+  # openmim without its pins (they downgrade setuptools and others).
+  "${PIP[@]}" --no-deps openmim==0.3.9
+  "${PIP[@]}" Click colorama model-index pandas tabulate requests rich
+fi
+
+if "$PY" -c "import stadl_plugins, importlib.metadata as m; m.version('stadl_plugins')" 2>/dev/null; then
+  echo "[install] stadl_plugins already installed (editable)"
+else
+  echo "[install] installing stadl_plugins (editable)"
+  "${PIP[@]}" --no-build-isolation --no-deps -e .
+fi
+
+if [[ $WANT_TEST == 1 ]]; then
+  if "$PY" -c "import pytest, hypothesis" 2>/dev/null; then
+    echo "[install] test extras already installed"
+  else
+    "${PIP[@]}" pytest hypothesis
+  fi
+fi
+echo "[install] done: $VENV"

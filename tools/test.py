@@ -1,0 +1,80 @@
+"""Test a checkpoint (the flags of MMAction2's tools/test.py).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump RESULT.pkl]
+        [--cfg-options k=v ...] [--show-dir DIR] [--show] [--interval N]
+        [--wait-time S] [--launcher none|pytorch|slurm|mpi]
+"""
+import argparse
+import os
+import os.path as osp
+
+import stadl_plugins  # noqa: F401  (plugins + stack fixes)
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Test (and evaluate) an STAD model')
+    p.add_argument('config', help='test config file path')
+    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    p.add_argument('--dump', type=str,
+                   help='dump predictions to a pickle file (for offline evaluation '
+                   'or a submission CSV)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config settings, key=value (xxx=yyy format)')
+    p.add_argument('--show-dir', help='directory for visualised predictions')
+    p.add_argument('--show', action='store_true', help='show predictions')
+    p.add_argument('--interval', type=int, default=1,
+                   help='visualise every N samples')
+    p.add_argument('--wait-time', type=float, default=2, help='display time (s)')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                   default='none', help='job launcher')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.dump is not None:
+        assert args.dump.endswith(('.pkl', '.pickle')), \
+            '--dump must name a .pkl or .pickle file'
+        dump = dict(type='DumpResults', out_file_path=args.dump)
+        if isinstance(cfg.test_evaluator, (list, tuple)):
+            cfg.test_evaluator = [*cfg.test_evaluator, dump]
+        else:
+            cfg.test_evaluator = [cfg.test_evaluator, dump]
+    if args.show or args.show_dir:
+        hooks = cfg.default_hooks
+        if 'visualization' not in hooks:
+            raise KeyError('--show/--show-dir need a "visualization" hook in '
+                           'default_hooks')
+        hooks.visualization.enable = True
+        hooks.visualization.show = args.show
+        hooks.visualization.interval = args.interval
+        hooks.visualization.wait_time = args.wait_time
+        if args.show_dir:
+            hooks.visualization.out_dir = args.show_dir
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()

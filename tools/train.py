@@ -1,0 +1,95 @@
+"""Train a model from a config (the flags of MMAction2's tools/train.py).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--no-validate] [--auto-scale-lr] [--seed N] [--diff-rank-seed]
+        [--deterministic] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+"""
+import argparse
+import os
+import os.path as osp
+
+# Registers the plugins and applies the stack fixes before any config is parsed.
+import stadl_plugins  # noqa: F401
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Train an STAD model')
+    p.add_argument('config', help='train config file path')
+    p.add_argument('--work-dir', help='the dir to save logs and models')
+    p.add_argument('--resume', nargs='?', type=str, const='auto',
+                   help='resume from CKPT, or from the latest checkpoint in the '
+                   'work dir when no path is given')
+    p.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    p.add_argument('--no-validate', action='store_true',
+                   help='do not evaluate checkpoints during training')
+    p.add_argument('--auto-scale-lr', action='store_true',
+                   help='scale the lr by the actual batch size (auto_scale_lr)')
+    p.add_argument('--seed', type=int, default=None, help='random seed')
+    p.add_argument('--diff-rank-seed', action='store_true',
+                   help='a different seed on each rank')
+    p.add_argument('--deterministic', action='store_true',
+                   help='deterministic options for CUDNN/torch')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config settings, key=value (xxx=yyy format)')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                   default='none', help='job launcher')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    """Fold the command-line flags into the config, as MMAction2 does."""
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        opt = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        assert opt in ('OptimWrapper', 'AmpOptimWrapper'), \
+            f'--amp is not supported with optim_wrapper.type={opt}'
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr.enable = True
+    if cfg.get('randomness', None) is None:
+        cfg.randomness = dict(seed=args.seed, diff_rank_seed=args.diff_rank_seed,
+                              deterministic=args.deterministic)
+    else:
+        if args.seed is not None:
+            cfg.randomness.seed = args.seed
+        if args.diff_rank_seed:
+            cfg.randomness.diff_rank_seed = True
+        if args.deterministic:
+            cfg.randomness.deterministic = True
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+        __import__('mmengine.registry', fromlist=['RUNNERS']).RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
