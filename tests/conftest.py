@@ -10,7 +10,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = os.environ.get('STADL_SHARED_DATA',
                              osp.join(osp.dirname(REPO), 'shared', 'data'))
 QUICKSTART_CONFIG = osp.join(REPO, 'configs', 'synthetic',
-                             'slowonly_r18-tiny_4x2x1-10e_synthetic-rgb.py')
+                             'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py')
 
 
 def shared(*parts):

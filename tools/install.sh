@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${STADL_VENV:-.venv}
+case "$VENV" in /*) ;; *) VENV="$(pwd)/$VENV" ;; esac
 PY="$VENV/bin/python"
 WANT_TEST=0
 [[ "${1:-}" == "--test" ]] && WANT_TEST=1
@@ -31,6 +32,8 @@ assert md.version('mmaction2') == '1.2.0'
 assert md.version('mmengine') == '0.10.7'
 assert md.version('mmdet') == '3.3.0'
 assert md.version('openmim') == '0.3.9'
+import setuptools
+assert int(setuptools.__version__.split('.')[0]) < 80, setuptools.__version__
 import importlib_metadata, cv2, scipy, matplotlib  # noqa: F401
 PYEOF
 }
@@ -39,8 +42,10 @@ if stack_ok; then
   echo "[install] OpenMMLab stack already installed in $VENV: skipping"
 else
   echo "[install] installing torch (CPU) and build tools"
-  # setuptools<82: mmcv's setup.py and mim need pkg_resources.
-  "${PIP[@]}" "setuptools>=77.0.3,<82" wheel "torch==2.13.0"
+  # setuptools<80: mmcv's setup.py and mim need pkg_resources, and setuptools 80+
+  # turns `setup.py develop` into a PEP 660 editable install whose location mim
+  # cannot resolve (`mim train stadl_plugins ...` would not find .mim/).
+  "${PIP[@]}" "setuptools>=77.0.3,<80" wheel "torch==2.13.0"
   echo "[install] installing mmengine/mmcv(ops)/mmdet/mmaction2 (first time: mmcv compiles, ~8 min on 2 cores)"
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
     "${PIP[@]}" --no-build-isolation \
@@ -51,11 +56,18 @@ else
   "${PIP[@]}" Click colorama model-index pandas tabulate requests rich
 fi
 
-if "$PY" -c "import stadl_plugins, importlib.metadata as m; m.version('stadl_plugins')" 2>/dev/null; then
+HERE="$(pwd)"
+if (cd / && "$PY" - "$HERE" <<'PYEOF' 2>/dev/null); then
+import os, sys
+from mim.utils import get_installed_path
+path = get_installed_path('stadl_plugins')
+assert os.path.realpath(path) == os.path.realpath(os.path.join(sys.argv[1], 'stadl_plugins')), path
+assert os.path.isdir(os.path.join(path, '.mim', 'configs'))
+PYEOF
   echo "[install] stadl_plugins already installed (editable)"
 else
-  echo "[install] installing stadl_plugins (editable)"
-  "${PIP[@]}" --no-build-isolation --no-deps -e .
+  echo "[install] installing stadl_plugins (editable, legacy develop mode for mim)"
+  "${PIP[@]}" --no-build-isolation --no-deps --no-use-pep517 -e .
 fi
 
 if [[ $WANT_TEST == 1 ]]; then

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import pickle
 import sys
 import time
 
@@ -27,29 +26,24 @@ from mmengine.runner import Runner
 
 from stadl_plugins.datasets.synthetic import SyntheticConfig, dataset_ready, \
     generate_synthetic
+from stadl_plugins.evaluation import evaluate_samples, load_dump
 from stadl_plugins.utils import set_data_root
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(ROOT, 'configs', 'synthetic',
-                          'slowonly_r18-tiny_4x2x1-10e_synthetic-rgb.py')
+                          'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py')
 
 
 def random_score_baseline(dump_file: str, evaluator_cfg: dict, seed: int = 0) -> dict:
     """mAP of the dumped predictions' boxes with uniform random class scores."""
-    from mmaction.registry import METRICS
-    with open(dump_file, 'rb') as f:
-        samples = pickle.load(f)
     rng = np.random.default_rng(seed)
-    metric = METRICS.build(dict(evaluator_cfg))
     randomized = []
-    for s in samples:
+    for s in load_dump(dump_file):
         pred = dict(s['pred_instances'])
-        scores = np.asarray(pred['scores'])
         pred['scores'] = torch.from_numpy(
-            rng.uniform(size=scores.shape).astype(np.float32))
+            rng.uniform(size=tuple(pred['scores'].shape)).astype(np.float32))
         randomized.append(dict(s, pred_instances=pred))
-    metric.process(None, randomized)
-    return metric.compute_metrics(metric.results)
+    return evaluate_samples(randomized, evaluator_cfg)
 
 
 def parse_args(argv=None):
@@ -57,7 +51,9 @@ def parse_args(argv=None):
     p.add_argument('--config', default=DEFAULT_CONFIG)
     p.add_argument('--data-root', default='data/synthetic')
     p.add_argument('--work-dir', default='work_dirs/quickstart')
-    p.add_argument('--seed', type=int, default=0, help='data and training seed')
+    p.add_argument('--seed', type=int, default=0, help='training seed')
+    p.add_argument('--data-seed', type=int, default=0,
+                   help='seed of the generated synthetic data')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
@@ -65,7 +61,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.time()
-    data_cfg = SyntheticConfig(seed=args.seed)
+    data_cfg = SyntheticConfig(seed=args.data_seed)
     if dataset_ready(args.data_root, data_cfg):
         print(f'[quickstart] synthetic data found in {args.data_root}')
     else:
@@ -91,6 +87,8 @@ def main(argv=None):
     runner.train()
     t_train = time.time() - t1
     metrics = runner.test()
+    per_class = evaluate_samples(load_dump(dump), evaluator_cfg,
+                                 per_class=True)['per_class']
     rand = random_score_baseline(dump, evaluator_cfg, seed=args.seed)
 
     key = 'mAP/overall'
@@ -100,17 +98,20 @@ def main(argv=None):
                    else args.config,
                    frame_mAP=model_map, random_scores_frame_mAP=rand_map,
                    metrics={k: float(v) for k, v in metrics.items()},
+                   per_class_AP=per_class,
                    random_metrics={k: float(v) for k, v in rand.items()},
                    seconds=dict(data=round(t_data, 1), train=round(t_train, 1),
                                 total=round(time.time() - t0, 1)),
-                   seed=args.seed)
+                   seed=args.seed, data_seed=args.data_seed)
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print('\n' + '=' * 64)
     print(f'frame-mAP@0.5 (AVAMetric) on the synthetic val set, {args.config}')
-    print(f'  trained model          : {model_map:.4f}')
+    print(f'  trained model            : {model_map:.4f}')
     print(f'  random scores, same boxes: {rand_map:.4f}')
+    print('  per-class AP (model): ' + ', '.join(f'{k} {v:.3f}'
+                                                for k, v in per_class.items()))
     print(f'  train time {t_train:.0f} s, total {time.time() - t0:.0f} s; '
           f'summary in {osp.join(args.work_dir, "summary.json")}')
     print('=' * 64)

@@ -1,1 +1,2 @@
-"""Model plugins (backbones, necks, RoI heads, track heads), one paper per subpackage."""
+"""Model plugins, one role per subpackage (backbones, necks, roi_heads, ...)."""
+from . import roi_heads  # noqa: F401

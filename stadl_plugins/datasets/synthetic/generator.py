@@ -45,8 +45,8 @@ FORMAT_VERSION = 1
 class SyntheticConfig:
     """Everything that determines the dataset (with the seed)."""
     seed: int = 0
-    num_train: int = 24
-    num_val: int = 8
+    num_train: int = 32
+    num_val: int = 12
     timestamp_start: int = 900
     video: VideoConfig = field(default_factory=VideoConfig)
     with_flow: bool = True
@@ -152,7 +152,7 @@ def generate_synthetic(out_dir: str, cfg: SyntheticConfig | None = None,
 
     Args:
         out_dir: destination folder (created).
-        cfg: generation parameters; defaults give 24 train + 8 val videos of
+        cfg: generation parameters; defaults give 32 train + 12 val videos of
             12 s at 10 fps, 160x120.
         workers: processes (default: up to 2). The output does not depend on it.
         progress: show a progress bar.

@@ -138,8 +138,8 @@ class SyntheticVideo:
         i2 = min(len(bounds) - 1, i1 + int(rng.integers(3, 6)))
         s1, s2 = bounds[i1], bounds[i2]
         side = int(rng.choice([-1, 1]))
-        dist = (anchor.a + anchor.limb_len + spec.a + spec.limb_len
-                + float(rng.uniform(1, cfg.talk_gap - 3)))
+        # bodies a few pixels apart: the boxes (arms included) touch or overlap
+        dist = anchor.a + spec.a + float(rng.uniform(2, cfg.talk_gap - 2))
         x_stand = xa + side * dist
         if not lo <= x_stand <= hi:
             side, x_stand = -side, xa - side * dist

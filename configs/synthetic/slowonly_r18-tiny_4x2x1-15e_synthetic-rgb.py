@@ -6,7 +6,7 @@ _base_ = [
     '../_base_/datasets/synthetic_ava.py'
 ]
 
-max_epochs = 10
+max_epochs = 15
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=max_epochs,
     val_interval=max_epochs)

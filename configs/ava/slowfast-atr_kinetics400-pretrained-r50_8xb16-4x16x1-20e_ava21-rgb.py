@@ -1,0 +1,16 @@
+# MMAction2's SlowFast-R50 AVA v2.1 recipe (24.32 mAP upstream) + ATR. The RoI
+# extractor concatenates the slow (2048) and fast (256) pathways: 2304 channels.
+_base_ = ('mmaction::detection/slowfast/'
+          'slowfast_kinetics400-pretrained-r50_8xb16-4x16x1-20e_ava21-rgb.py')
+custom_imports = dict(imports=['stadl_plugins'], allow_failed_imports=False)
+
+model = dict(
+    roi_head=dict(
+        shared_head=dict(
+            type='ATRHead',
+            in_channels=2304,
+            latent_channels=512,
+            featmap_stride=16,
+            num_layers=1,
+            query='cell',
+            norm='LN')))

@@ -1,0 +1,15 @@
+# MMAction2's SlowFast-R50 AVA v2.2 recipe (25.90 mAP upstream) + ATR.
+_base_ = ('mmaction::detection/slowfast/'
+          'slowfast_kinetics400-pretrained-r50_8xb6-8x8x1-cosine-10e_ava22-rgb.py')
+custom_imports = dict(imports=['stadl_plugins'], allow_failed_imports=False)
+
+model = dict(
+    roi_head=dict(
+        shared_head=dict(
+            type='ATRHead',
+            in_channels=2304,
+            latent_channels=512,
+            featmap_stride=16,
+            num_layers=1,
+            query='cell',
+            norm='LN')))

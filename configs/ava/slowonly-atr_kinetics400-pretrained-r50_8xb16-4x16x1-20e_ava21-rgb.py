@@ -1,0 +1,16 @@
+# MMAction2's SlowOnly-R50 AVA v2.1 recipe (stock data settings, 20.72 mAP upstream)
+# with the ATR shared head added. Needs the AVA data under data/ava (MMAction2 layout).
+_base_ = ('mmaction::detection/slowonly/'
+          'slowonly_kinetics400-pretrained-r50_8xb16-4x16x1-20e_ava21-rgb.py')
+custom_imports = dict(imports=['stadl_plugins'], allow_failed_imports=False)
+
+model = dict(
+    roi_head=dict(
+        shared_head=dict(
+            type='ATRHead',
+            in_channels=2048,
+            latent_channels=512,
+            featmap_stride=16,
+            num_layers=1,
+            query='cell',
+            norm='LN')))

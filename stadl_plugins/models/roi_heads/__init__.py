@@ -1,0 +1,4 @@
+"""RoI-level heads."""
+from .atr_head import ATRHead, ATRNonLocalLayer, inside_box_mask
+
+__all__ = ['ATRHead', 'ATRNonLocalLayer', 'inside_box_mask']
