@@ -174,3 +174,18 @@ def test_in_stock_fastrcnn_loss_and_predict(name, backbone, channels, clip_len,
     with torch.no_grad():
         out = model(**data, mode='predict')
     assert out[0].pred_instances.scores.shape == (2, 81)
+
+
+def test_context_radius_limits_attention_to_surroundings():
+    from stadl_plugins.models.roi_heads.atr_head import box_distance
+    x, feat, rois = make_inputs(K=1)
+    head = ATRHead(16, featmap_stride=8, latent_channels=8, context_radius=0.5)
+    head.layers[0].record_attention = True
+    head(x, feat, rois)
+    attn = head.layers[0].last_attention[0]                 # (Q, M)
+    dist = box_distance(rois, 8, 10, 8)[0]
+    far = dist > 0.5
+    assert far.any() and (attn[:, far] == 0).all()
+    assert (attn[:, (dist > 0) & ~far] > 0).all()
+    with pytest.raises(ValueError, match='context_radius'):
+        ATRHead(16, context_radius=0.1, mask_margin=0.2)

@@ -139,3 +139,21 @@ def test_every_class_occurs_in_default_sized_data():
                 multi += len(ann.labels) > 1
     assert all(c > 0 for c in counts.values()), counts
     assert multi > 0
+
+
+def test_proposals_never_empty_where_there_are_people(tiny_synthetic):
+    root, _ = tiny_synthetic
+    rows = read_ava_csv(osp.join(root, 'annotations', 'val.csv'))
+    with open(osp.join(root, 'annotations', 'proposals_val.pkl'), 'rb') as f:
+        props = pickle.load(f)
+    for key in {f'{r.video_id},{r.timestamp:04d}' for r in rows}:
+        assert len(props[key]) >= 1
+
+
+def test_make_proposals_keeps_one_person_even_at_zero_recall():
+    from stadl_plugins.datasets.synthetic.video import make_proposals
+    rng = np.random.default_rng(0)
+    gts = [np.array([10., 10., 40., 80.]), np.array([60., 20., 90., 100.])]
+    for _ in range(20):
+        p = make_proposals(rng, gts, 160, 120, recall=0.0, fp_rate=0.0)
+        assert len(p) == 1 and p[0, 4] >= 0.9

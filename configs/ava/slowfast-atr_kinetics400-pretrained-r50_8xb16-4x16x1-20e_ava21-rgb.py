@@ -12,5 +12,6 @@ model = dict(
             latent_channels=512,
             featmap_stride=16,
             num_layers=1,
+            context_radius=1.0,  # attend to the surroundings within one box size
             query='cell',
             norm='LN')))

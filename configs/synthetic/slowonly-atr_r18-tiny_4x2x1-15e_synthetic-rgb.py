@@ -12,5 +12,6 @@ model = dict(
             latent_channels=32,
             featmap_stride=8,  # = bbox_roi_extractor.featmap_stride
             num_layers=1,
+            context_radius=1.0,  # attend to the surroundings within one box size
             query='cell',
             norm='LN')))

@@ -38,7 +38,7 @@ from ..ava_io import (AVARow, img_key, write_annotation_csv, write_excluded_csv,
 from .scene import CLASS_IDS, SYNTHETIC_CLASSES
 from .video import SyntheticVideo, VideoConfig, make_proposals
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -122,8 +122,9 @@ def _make_one(args) -> dict:
                                                   vc.height])
             for name in a.labels:
                 rows.append(AVARow(vid, ts, nb, CLASS_IDS[name], a.person_id))
-        proposals[img_key(vid, ts)] = make_proposals(
-            prng, [a.box for a in anns], vc.width, vc.height)
+        props = make_proposals(prng, [a.box for a in anns], vc.width, vc.height)
+        if len(props):  # no key rather than an empty array (keyframe without people)
+            proposals[img_key(vid, ts)] = props
 
     # ACT-style tubes: maximal runs of frames where an actor carries a label
     label_names = [name for _, name, _ in SYNTHETIC_CLASSES]

@@ -262,15 +262,21 @@ def make_proposals(rng: np.random.Generator, gts: list[np.ndarray], w: int, h: i
     """Detector-like person proposals for one keyframe.
 
     Each GT box is found with probability ``recall`` (jittered by ~6% of its size,
-    score in [0.9, 1)); Poisson(``fp_rate``) false positives of person-like size
+    score in [0.9, 1)), at least one when there are any; Poisson(``fp_rate``) false
+    positives of person-like size
     get scores in [0.3, 0.97), so some pass a 0.9 score threshold.
 
     Returns:
         np.ndarray: ``(N, 5)`` float32 ``[x1, y1, x2, y2, score]`` normalised to [0, 1].
     """
     rows = []
-    for g in gts:
-        if rng.random() > recall:
+    found = rng.random(len(gts)) <= recall
+    if len(gts) and not found.any():
+        # never an empty array where there are people: stock AVADataset cannot
+        # take one (max() of an empty score column)
+        found[int(rng.integers(len(gts)))] = True
+    for g, hit in zip(gts, found):
+        if not hit:
             continue
         bw, bh = g[2] - g[0], g[3] - g[1]
         j = g + rng.normal(0, 0.06, 4) * np.array([bw, bh, bw, bh])

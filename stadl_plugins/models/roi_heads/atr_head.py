@@ -16,9 +16,12 @@ space and time". Everything else here is our choice, made explicit:
   RoI extractor saw (the clip feature ``feat`` handed to shared heads), at every
   time step. A cell whose centre, in input pixels, lies inside the RoI box grown
   by ``mask_margin`` (a fraction of the box size) gets logit ``-inf`` before the
-  softmax, so its attention weight is exactly zero. The keyframe box is used at
-  every time step. A box that covers every cell attends to nothing and the layer
-  adds zero.
+  softmax, so its attention weight is exactly zero. The paper relates the RoI to
+  "its surrounding regions": ``context_radius`` (in box sizes) also masks cells
+  farther than that, because the non-local operation has no positional encoding
+  and could otherwise not tell a target next to the actor from one across the
+  frame (None attends to the whole frame). The keyframe box is used at every
+  time step. A RoI with nothing left to attend to adds zero.
 * **Queries.** ``query='cell'``: every cell of the RoI feature ``(T, S, S)`` is a
   query and gets its own context summary; ``query='pooled'``: the RoI feature is
   averaged into one query whose summary is added to every cell (cheaper).
@@ -79,10 +82,27 @@ def inside_box_mask(rois: torch.Tensor, height: int, width: int, stride: float,
     Returns:
         torch.Tensor: bool ``(K, height * width)``, True inside the box.
     """
+    return box_distance(rois, height, width, stride) <= margin
+
+
+def box_distance(rois: torch.Tensor, height: int, width: int,
+                 stride: float) -> torch.Tensor:
+    """Distance of every cell centre to each box, in units of the box size.
+
+    ``max(dx / box_width, dy / box_height)`` where ``dx``/``dy`` are the distances
+    from the cell centre to the box along x/y (0 inside the box); negative values
+    are never returned.
+
+    Returns:
+        torch.Tensor: ``(K, height * width)`` float.
+    """
     cx, cy = context_centers(height, width, stride, rois.device)
     x1, y1, x2, y2 = rois[:, 1:2], rois[:, 2:3], rois[:, 3:4], rois[:, 4:5]
-    mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
-    return ((cx >= x1 - mw) & (cx <= x2 + mw) & (cy >= y1 - mh) & (cy <= y2 + mh))
+    w, h = (x2 - x1).clamp(min=1e-6), (y2 - y1).clamp(min=1e-6)
+    dx = torch.maximum(x1 - cx, cx - x2).clamp(min=0) / w
+    dy = torch.maximum(y1 - cy, cy - y2).clamp(min=0) / h
+    # a centre exactly on the edge counts as inside: distance 0
+    return torch.maximum(dx, dy)
 
 
 class ATRNonLocalLayer(nn.Module):
@@ -135,7 +155,8 @@ class ATRNonLocalLayer(nn.Module):
             x: RoI features ``(K, C_roi, T, S, S)``.
             context: clip features ``(N, C_ctx, Tc, H, W)``.
             batch_idx: ``(K,)`` long, the clip of each RoI.
-            mask: ``(K, H * W)`` bool, True for cells inside the box.
+            mask: ``(K, H * W)`` bool, True for cells not to attend (inside the
+                box, or beyond ``context_radius``).
 
         Returns:
             torch.Tensor: ``x`` plus the projected context summary, same shape.
@@ -187,6 +208,11 @@ class ATRHead(BaseModule):
         num_layers: stacked non-local layers.
         query: ``'cell'`` (per RoI cell) or ``'pooled'``.
         mask_margin: grow each box by this fraction of its size before masking.
+        context_radius: if set, also mask cells farther than this many box sizes
+            from the box, so each actor relates to its *surroundings* (the
+            paper's wording) rather than to the whole frame; None = whole frame.
+            The non-local operation has no positional encoding, so this is the
+            only way it can tell a nearby target from a distant one.
         context_stride: spatial average-pooling of the context before attention.
         context_temporal_stride: temporal average-pooling of the context.
         use_scale, norm, dropout: see :class:`ATRNonLocalLayer`.
@@ -196,7 +222,7 @@ class ATRHead(BaseModule):
     def __init__(self, in_channels: int, context_channels: int | None = None,
                  latent_channels: int | None = None, featmap_stride: float = 16,
                  num_layers: int = 1, query: str = 'cell', mask_margin: float = 0.0,
-                 context_stride: int = 1, context_temporal_stride: int = 1,
+                 context_radius: float | None = None, context_stride: int = 1, context_temporal_stride: int = 1,
                  use_scale: bool = True, norm: str | None = 'LN', dropout: float = 0.0,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -207,6 +233,10 @@ class ATRHead(BaseModule):
         self.in_channels, self.context_channels = in_channels, context_channels
         self.featmap_stride = float(featmap_stride)
         self.mask_margin = mask_margin
+        if context_radius is not None and context_radius <= mask_margin:
+            raise ValueError(f'context_radius ({context_radius}) must exceed '
+                             f'mask_margin ({mask_margin}): nothing would be attended')
+        self.context_radius = context_radius
         self.context_stride = int(context_stride)
         self.context_temporal_stride = int(context_temporal_stride)
         self.layers = nn.ModuleList(
@@ -251,7 +281,10 @@ class ATRHead(BaseModule):
         context = self.prepare_context(feat)
         H, W = context.shape[-2:]
         stride = self.featmap_stride * feat.shape[-1] / W
-        mask = inside_box_mask(rois, H, W, stride, self.mask_margin)
+        dist = box_distance(rois, H, W, stride)
+        mask = dist <= self.mask_margin
+        if self.context_radius is not None:
+            mask = mask | (dist > self.context_radius)
         batch_idx = rois[:, 0].long()
         for layer in self.layers:
             x = layer(x, context, batch_idx, mask)
