@@ -24,6 +24,7 @@ def _run_quickstart(config, seed, work_dir, extra):
                os.path.join(REPO, config), '--seed', str(seed), '--work-dir', work_dir,
                '--data-root', os.path.join(REPO, 'data', 'synthetic')] + extra
         print('[atr_synthetic]', ' '.join(cmd), flush=True)
+        os.makedirs(work_dir, exist_ok=True)
         with open(os.path.join(os.path.dirname(work_dir), 'runs.log'), 'a') as log:
             subprocess.run(cmd, check=True, cwd=REPO, stdout=log, stderr=log)
     with open(summary) as f:
@@ -114,18 +115,23 @@ def _peak_rss_mb(code: str) -> float:
 
 
 _MEM_CODE = '''
-import resource, torch, stadl_plugins, bench_atr
+import torch, stadl_plugins, bench_atr
 stock, atr = bench_atr._roi_heads(2048, 512, {query!r})
 head = {which}
 x = torch.randn(1, 2048, 4, 16, 16)
 rois = bench_atr._rois(32)
 metas = [dict(img_shape=(256, 256))]
-with open('/proc/self/statm') as f:
-    base = int(f.read().split()[1]) * resource.getpagesize() / 2**20
-assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 < base + 1
+
+def status(key):
+    with open('/proc/self/status') as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(key)) / 1024
+
+with open('/proc/self/clear_refs', 'w') as f:
+    f.write('5')  # reset the peak resident size (VmHWM) to the current one
+base = status('VmRSS:')
 with torch.no_grad():
     head._bbox_forward(x, rois, metas)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
+print(status('VmHWM:') - base)
 '''
 
 
@@ -189,8 +195,8 @@ def atr_overhead(quick: bool, out_dir: str) -> Section:
         'ratios to the first row of each block, measured side by side in one run. '
         f'{torch.get_num_threads()} CPU threads.',
         ['variant', 'ms', 'ratio'], rows,
-        notes=[f'Peak memory of one RoI-head forward (rise of the peak RSS of a fresh '
-               f'process above its resident size before the call): stock '
+        notes=[f'Peak memory of one RoI-head forward (rise of the peak resident size, '
+               f'VmHWM reset before the call, in a fresh process): stock '
                f'{mem_stock:.0f} MB, + ATR (cell) {mem_atr:.0f} MB.',
                'The stock head alone is a RoIAlign plus one linear layer, so any '
                'relation module costs several times the head by itself; the '

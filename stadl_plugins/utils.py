@@ -14,10 +14,7 @@ def replace_in_config(node: Any, old: str, new: str) -> Any:
     if isinstance(node, str):
         return new + node[len(old):] if node.startswith(old) else node
     if isinstance(node, dict):
-        out = type(node)() if not hasattr(node, '_cfg_dict') else {}
-        for k, v in node.items():
-            out[k] = replace_in_config(v, old, new)
-        return out
+        return {k: replace_in_config(v, old, new) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
         return type(node)(replace_in_config(v, old, new) for v in node)
     return node

@@ -11,6 +11,7 @@ import os.path as osp
 # Registers the plugins and applies the stack fixes before any config is parsed.
 import stadl_plugins  # noqa: F401
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 
@@ -86,8 +87,8 @@ def merge_args(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
-        __import__('mmengine.registry', fromlist=['RUNNERS']).RUNNERS.build(cfg)
+    # a config may name its own runner class, as in MMAction2
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
 
 
