@@ -20,6 +20,7 @@ import mmaction.models  # noqa: E402,F401  stock STAD heads (into mmdet registri
 import mmdet.models  # noqa: E402,F401  FastRCNN, samplers, assigners
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import apis, localization, tracking, visualization  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'compat']

@@ -1,2 +1,3 @@
 """Model plugins, one role per subpackage (backbones, necks, roi_heads, ...)."""
-from . import roi_heads  # noqa: F401
+from . import flow, recurrent  # noqa: F401  building blocks first
+from . import backbones, heads, necks, roi_heads, track_heads  # noqa: F401

@@ -1,0 +1,1 @@
+"""Temporal and attention-map localization (track scores -> segments, saliency -> boxes)."""

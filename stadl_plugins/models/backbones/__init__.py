@@ -1,0 +1,1 @@
+"""Backbones: Inception-I3D, flow two-stream wrapper."""

@@ -1,0 +1,1 @@
+"""Recognition heads (video-level classification)."""

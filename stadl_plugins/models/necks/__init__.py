@@ -1,0 +1,1 @@
+"""Necks between a backbone and the stock AVA RoI head."""

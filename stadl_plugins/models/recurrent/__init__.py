@@ -1,0 +1,1 @@
+"""Convolutional recurrent cells: peephole / plain ConvLSTM and attentive ConvALSTM (HST-LSTM, VideoLSTM)."""

@@ -1,0 +1,1 @@
+"""Person tracks: linking per-frame detections into tracks."""

@@ -1,0 +1,1 @@
+"""Visualization: flow, attention maps, tubes, score curves, AP charts, training curves."""
