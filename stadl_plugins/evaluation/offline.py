@@ -37,7 +37,8 @@ def evaluate_samples(samples: list[dict], evaluator_cfg: dict,
         per_class: also return ``'per_class': {class name: AP}``. MMAction2's
             ``ava_eval`` computes per-class APs but only prints them (4 decimals);
             they are read from that printed table, so they are exactly the stock
-            numbers behind the overall mAP.
+            numbers behind the overall mAP. ``'per_class_id'`` has the same
+            values keyed by action id (names need not be unique).
     """
     from mmaction.registry import METRICS
     metric = METRICS.build(dict(evaluator_cfg))
@@ -53,10 +54,12 @@ def evaluate_samples(samples: list[dict], evaluator_cfg: dict,
     with contextlib.redirect_stdout(buf):
         out = dict(metric.compute_metrics(metric.results))
     out['per_class'] = {}
+    out['per_class_id'] = {}
     for line in buf.getvalue().splitlines():
         m = _PER_CLASS.match(line.strip())
         if m:
             out['per_class'][m.group(2)] = float(m.group(3))
+            out['per_class_id'][int(m.group(1))] = float(m.group(3))
     return out
 
 

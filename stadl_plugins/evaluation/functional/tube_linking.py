@@ -1,0 +1,178 @@
+"""Online linking of per-frame detections into class-specific tubes (ACT/MOC style).
+
+For each video and class, frames are visited in order. The detections of a frame
+are reduced by NMS (IoU ``nms_thr``, at most ``top_k`` kept); the current tubes,
+best mean score first, each take the highest-scoring free detection whose IoU with
+the tube's last box is at least ``link_iou``; a tube that finds none is finished
+(no gaps are bridged); detections left over start new tubes. Finished tubes
+scoring below ``min_score`` (mean detection score) or shorter than ``min_len``
+frames are dropped. Each output box keeps its own detection score.
+
+Upstream differences (``upstream_bugs=True`` reproduces MMAction2 1.2's
+``multisports_utils.link_tubes`` so its reference numbers can be checked):
+
+* MMAction2 gives every box the score of the *last detection of the whole
+  prediction list* (``det = [*frm_dets[-4:], frm_det[3]]`` reads the stale loop
+  variable ``frm_det``), so all tubes tie and ranking is arbitrary;
+* its per-frame "NMS" keeps suppressed boxes with down-weighted scores
+  (``score * (1 - IoU)``) and computes areas with a ``+1`` pixel offset,
+  where ACT keeps only the survivors.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from .boxes import pairwise_iou
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
+        top_k: int | None = None) -> np.ndarray:
+    """Indices of the boxes kept by greedy NMS, best first."""
+    order = np.argsort(-scores, kind='stable')
+    keep = []
+    iou = pairwise_iou(boxes, boxes)
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        if top_k is not None and len(keep) >= top_k:
+            break
+        suppressed |= iou[i] > iou_thr
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _upstream_soft_nms(dets: np.ndarray, thr: float, top_k: int) -> np.ndarray:
+    """MMAction2 1.2's ``nms_tubelets`` for K=1 (kept for reproducing its numbers)."""
+    if len(dets) == 0:
+        return dets
+    dets = dets.copy()
+    x1, y1, x2, y2, scores = dets[:, 0], dets[:, 1], dets[:, 2], dets[:, 3], dets[:, 4]
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(scores)[::-1]
+    weight = np.ones_like(scores)
+    while order.size > 0:
+        i = order[0]
+        rest = order[1:]
+        w = np.maximum(0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        ious = inter / (area[rest] + area[i] - inter)
+        over = ious > thr
+        weight[rest[over]] = 1 - ious[over]
+        order = rest[~over]
+    dets[:, 4] = dets[:, 4] * weight
+    dets = dets[np.argsort(dets[:, 4])[::-1]]
+    return dets[:top_k]
+
+
+def link_video(frame_dets: dict, nframes: int, nms_thr: float = 0.6,
+               top_k: int = 10, link_iou: float = 0.5, min_len: int = 15,
+               min_score: float = 0.005, upstream_soft_nms: bool = False) -> list:
+    """Link one class's detections of one video.
+
+    Args:
+        frame_dets: ``{frame (1-based): (n, 5) array x1, y1, x2, y2, score}``.
+        nframes: number of frames of the video.
+        nms_thr, top_k: per-frame NMS (ACT: 0.6, 10).
+        link_iou: IoU with a tube's last box needed to extend it (0.5).
+        min_len, min_score: drop tubes shorter (frames) or weaker (mean score).
+        upstream_soft_nms: use MMAction2 1.2's per-frame NMS instead (module
+            docstring); only for reproducing its numbers.
+
+    Returns:
+        list of ``(score, tube)`` with ``tube`` ``(L, 6)`` float32
+        ``frame, x1, y1, x2, y2, score`` (one row per frame, gap-free).
+    """
+    current = []  # each: list of (frame, det row (5,))
+    finished = []
+
+    def mean_score(t):
+        return float(np.mean([d[4] for _, d in t]))
+
+    empty = np.zeros((0, 5))
+    for frame in range(1, nframes + 1):
+        d = np.asarray(frame_dets.get(frame, empty), dtype=np.float64).reshape(-1, 5)
+        if upstream_soft_nms:
+            d = _upstream_soft_nms(d, nms_thr, top_k)
+        elif len(d):
+            d = d[nms(d[:, :4], d[:, 4], nms_thr, top_k)]
+        if frame == 1 or not current:
+            current += [[(frame, row)] for row in d]
+            continue
+        current.sort(key=mean_score, reverse=True)
+        free = np.ones(len(d), dtype=bool)
+        last = np.array([t[-1][1][:4] for t in current]) if current else empty[:, :4]
+        ious = pairwise_iou(last, d[:, :4]) if len(d) else np.zeros((len(current), 0))
+        still = []
+        for it, t in enumerate(current):
+            cand = np.flatnonzero(free & (ious[it] >= link_iou))
+            if cand.size:
+                j = cand[np.argmax(d[cand, 4])]
+                free[j] = False
+                t.append((frame, d[j]))
+                still.append(t)
+            else:
+                finished.append(t)
+        current = still + [[(frame, row)] for row in d[free]]
+    finished += current
+
+    out = []
+    for t in finished:
+        score = mean_score(t)
+        if score < min_score:
+            continue
+        begin, end = t[0][0], t[-1][0]
+        if end - begin + 1 < min_len:
+            continue
+        tube = np.zeros((end - begin + 1, 6), dtype=np.float32)
+        tube[:, 0] = np.arange(begin, end + 1)
+        for frame, row in t:
+            tube[frame - begin, 1:6] = row
+        out.append((score, tube))
+    return out
+
+
+def link_tubes(dets: np.ndarray, videos: list, nframes: dict, num_classes: int,
+               progress: bool = False, upstream_bugs: bool = False,
+               **kwargs) -> dict:
+    """Link ACT-format detections of all videos and classes.
+
+    Args:
+        dets: ``(N, 8)`` rows ``video_index, frame, label, score, x1, y1, x2, y2``.
+        videos: the video names ``video_index`` refers to.
+        nframes: ``{video: number of frames}``.
+        num_classes: number of classes (labels ``0..num_classes-1``).
+        progress: show a progress bar over videos.
+        upstream_bugs: reproduce MMAction2 1.2 (stale score + its soft NMS).
+        **kwargs: :func:`link_video` options.
+
+    Returns:
+        ``{label: [(video, score, tube), ...]}``.
+    """
+    dets = np.asarray(dets, dtype=np.float64).reshape(-1, 8)
+    if upstream_bugs:
+        kwargs['upstream_soft_nms'] = True
+    if upstream_bugs and len(dets):
+        dets = dets.copy()
+        dets[:, 3] = dets[-1, 3]  # the stale-score bug, see the module docstring
+    grouped = defaultdict(lambda: defaultdict(list))
+    for row in dets:
+        grouped[(int(row[0]), int(row[2]))][int(row[1])].append(
+            [row[4], row[5], row[6], row[7], row[3]])
+    tubes = {c: [] for c in range(num_classes)}
+    iterator = range(len(videos))
+    if progress:
+        from mmengine.utils import track_iter_progress
+        iterator = track_iter_progress(list(iterator))
+    for iv in iterator:
+        v = videos[iv]
+        for c in range(num_classes):
+            fd = grouped.get((iv, c))
+            if not fd:
+                continue
+            for score, tube in link_video(fd, int(nframes[v]), **kwargs):
+                tubes[c].append((v, score, tube))
+    return tubes

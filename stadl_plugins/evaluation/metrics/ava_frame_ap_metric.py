@@ -1,0 +1,191 @@
+"""``AVAFrameAPMetric``: AVA frame-mAP with per-class AP, groups, two protocols and
+an optional submission CSV."""
+from __future__ import annotations
+
+import os.path as osp
+from collections import OrderedDict
+from typing import Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from ...datasets.ava_io import img_key, read_ava_csv, read_label_map
+from ...registry import METRICS
+from ..functional.ava_frame_ap import ava_frame_ap, csv_round
+from ..submission import detection_rows, validate_ava_submission, write_submission
+
+
+def _read_excluded(path):
+    import csv
+    keys = set()
+    if not path:
+        return keys
+    with open(path, newline='') as f:
+        for lineno, rec in enumerate(csv.reader(f), start=1):
+            if not rec:
+                continue
+            if len(rec) != 2:
+                raise ValueError(f'{path}:{lineno}: expected video_id,timestamp, '
+                                 f'got {",".join(rec)!r}')
+            keys.add(img_key(rec[0], int(rec[1])))
+    return keys
+
+
+@METRICS.register_module()
+class AVAFrameAPMetric(BaseMetric):
+    """AVA frame-mAP@0.5 that reports per-class AP and can write the submission.
+
+    A drop-in for MMAction2's ``AVAMetric`` (same arguments, same ``mAP/overall``,
+    ``mAP/person_movement``, ``mAP/object_manipulation``, ``mAP/person_interaction``
+    keys, so ``save_best='auto'`` keeps working). With the default
+    ``protocol='mmaction'`` the numbers are identical to ``AVAMetric``; with
+    ``protocol='activitynet'`` they follow the official ActivityNet evaluator
+    (top-50 detections per keyframe, detections on keyframes without GT count as
+    false positives, classes without detections count as AP 0); see
+    :mod:`stadl_plugins.evaluation.functional.ava_frame_ap`. No temporary file is
+    written to the working directory and no process pool is started.
+
+    Args:
+        ann_file: GT CSV (``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``).
+        exclude_file: excluded keyframes CSV, or None.
+        label_file: the label map (``.pbtxt``): the evaluated action ids. Use the
+            60-class challenge map for numbers comparable to the leaderboard.
+        options: kept for ``AVAMetric`` compatibility; only ``('mAP',)``.
+        action_thr: (box, action) pairs scoring at most this are dropped, as in
+            ``AVAMetric``.
+        num_classes: score columns of the model (column 0: background).
+        custom_classes: the dataset's ``custom_classes``.
+        protocol: ``'mmaction'`` or ``'activitynet'``.
+        per_class: add ``per_class/<action id>:<action name>`` AP entries to the results.
+        outfile: if set, also write the predictions as a leaderboard CSV (50 rows
+            per keyframe at most, label-map ids only) and validate it.
+        format_only: only write ``outfile`` (test set without GT).
+    """
+    default_prefix: Optional[str] = 'mAP'
+
+    def __init__(self, ann_file: Optional[str], exclude_file: Optional[str],
+                 label_file: str, options=('mAP', ), action_thr: float = 0.002,
+                 num_classes: int = 81, custom_classes=None,
+                 protocol: str = 'mmaction', per_class: bool = True,
+                 outfile: Optional[str] = None, format_only: bool = False,
+                 collect_device: str = 'cpu', prefix: Optional[str] = None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if tuple(options) != ('mAP', ):
+            raise ValueError(f"options must be ('mAP',), got {options}")
+        if format_only and not outfile:
+            raise ValueError('format_only=True needs outfile=... (where to write '
+                             'the submission CSV)')
+        self.ann_file = ann_file
+        self.exclude_file = exclude_file
+        self.label_file = label_file
+        self.action_thr = action_thr
+        self.num_classes = num_classes
+        self.custom_classes = list(custom_classes) if custom_classes else None
+        self.protocol = protocol
+        self.per_class = per_class
+        self.outfile = outfile
+        self.format_only = format_only
+        self.label_map = read_label_map(label_file)
+        if self.custom_classes:
+            missing = [c for c in self.custom_classes if c not in self.label_map]
+            if missing:
+                raise ValueError(f'custom_classes {missing} are not in the label map '
+                                 f'{label_file} (ids {sorted(self.label_map)})')
+            if num_classes != len(self.custom_classes) + 1:
+                raise ValueError(f'num_classes={num_classes} but custom_classes has '
+                                 f'{len(self.custom_classes)} ids (+1 background)')
+        elif max(self.label_map) >= num_classes:
+            raise ValueError(f'label map {label_file} has action id '
+                             f'{max(self.label_map)} but the model scores only '
+                             f'{num_classes} columns (num_classes)')
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for ds in data_samples:
+            pred = ds['pred_instances']
+            boxes = pred['bboxes']
+            scores = pred['scores']
+            boxes = boxes.detach().cpu().numpy() if hasattr(boxes, 'detach') else \
+                np.asarray(boxes)
+            scores = scores.detach().cpu().numpy() if hasattr(scores, 'detach') else \
+                np.asarray(scores)
+            self.results.append(dict(video_id=ds['video_id'],
+                                     timestamp=int(ds['timestamp']),
+                                     bboxes=boxes.astype(np.float32),
+                                     scores=scores.astype(np.float32)))
+
+    # ------------------------------------------------------------------
+    def _action_id(self, col: int) -> int:
+        return self.custom_classes[col - 1] if self.custom_classes else col
+
+    def _detections(self, results) -> dict:
+        """``{key: (boxes, action ids, scores)}``; rows ordered as AVAMetric's CSV."""
+        per_key = OrderedDict()
+        for r in results:
+            key = img_key(r['video_id'], r['timestamp'])
+            boxes, scores = r['bboxes'], r['scores']
+            rows_b, rows_l, rows_s = per_key.setdefault(key, ([], [], []))
+            for col in range(1, self.num_classes):
+                sel = scores[:, col] > self.action_thr
+                if not sel.any():
+                    continue
+                rows_b.append(boxes[sel, :4])
+                rows_l.append(np.full(int(sel.sum()), self._action_id(col)))
+                rows_s.append(scores[sel, col])
+        dets = OrderedDict()
+        for key, (b, lab, s) in per_key.items():
+            if not b:
+                continue
+            b, lab, s = np.concatenate(b), np.concatenate(lab), np.concatenate(s)
+            if self.protocol == 'mmaction':  # AVAMetric goes through a '%.4f' CSV
+                b, s = csv_round(b), csv_round(s)
+            dets[key] = (b, lab, s)
+        return dets
+
+    def _ground_truth(self) -> OrderedDict:
+        gt = OrderedDict()
+        for row in read_ava_csv(self.ann_file):
+            b, lab = gt.setdefault(img_key(row.video_id, row.timestamp), ([], []))
+            b.append(row.box)
+            lab.append(row.action_id)
+        return OrderedDict((k, (np.asarray(b, np.float64), np.asarray(lab)))
+                           for k, (b, lab) in gt.items())
+
+    def compute_metrics(self, results: list) -> dict:
+        logger = MMLogger.get_current_instance()
+        out = OrderedDict()
+        if self.outfile:
+            rows = detection_rows(
+                [dict(video_id=r['video_id'], timestamp=r['timestamp'],
+                      pred_instances=dict(bboxes=r['bboxes'], scores=r['scores']))
+                 for r in results], num_classes=self.num_classes,
+                action_thr=self.action_thr, custom_classes=self.custom_classes,
+                label_ids=set(self.label_map), max_per_keyframe=50)
+            write_submission(rows, self.outfile)
+            report = validate_ava_submission(self.outfile, self.label_file)
+            logger.info(f'submission written: {report.summary()}')
+            out['submission_rows'] = report.num_rows
+            if self.format_only:
+                return out
+        if self.ann_file is None:
+            raise ValueError('ann_file=None: nothing to evaluate against; use '
+                             'format_only=True with outfile=... for a test set')
+        class_ids = self.custom_classes or sorted(self.label_map)
+        res = ava_frame_ap(self._ground_truth(), self._detections(results), class_ids,
+                           excluded=_read_excluded(self.exclude_file),
+                           protocol=self.protocol,
+                           class_names=self.label_map)
+        out['overall'] = res['mAP']
+        for g in ('person_movement', 'object_manipulation', 'person_interaction'):
+            out[g] = res[g]
+        lines = [f'AVA frame-AP@0.5 ({self.protocol} protocol), '
+                 f'{osp.basename(str(self.ann_file))}:']
+        for c, ap in res['per_class'].items():
+            name = self.label_map.get(c, str(c))
+            lines.append(f'  {c:>3d} {name:<40s} AP {ap:.4f} '
+                         f'(GT {res["num_gt"].get(c, 0)})')
+            if self.per_class:
+                out[f'per_class/{c}:{name}'] = ap
+        lines.append(f'  mAP {res["mAP"]:.4f}')
+        logger.info('\n'.join(lines))
+        return out
