@@ -1,1 +1,2 @@
 """Necks between a backbone and the stock AVA RoI head."""
+from .hst_lstm_neck import HSTLSTMNeck  # noqa: F401
