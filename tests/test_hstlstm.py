@@ -181,6 +181,11 @@ def test_one_layer_outputs_end_of_each_second_and_tuple_inputs():
     assert neck2.out_channels == 3 + 8 + 4 and out.shape == (1, 15, 1, 4, 4)
     with pytest.raises(ValueError, match='tuple'):
         neck2(feat)
+    # input_steps resamples a backbone feature of another length (19 -> 9 steps)
+    neck3 = HSTLSTMNeck(8, hidden_channels=4, input_steps=9, output_features=('hstlstm',))
+    long_feat = torch.randn(1, 8, 19, 4, 4)
+    pooled = torch.nn.functional.adaptive_avg_pool3d(long_feat, (9, 4, 4))
+    torch.testing.assert_close(neck3(long_feat), neck3(pooled))
 
 
 def test_gradients_reach_every_parameter():
@@ -235,3 +240,17 @@ def test_trains_one_epoch_through_runner_and_evaluates(tiny_synthetic, tmp_path)
     metrics = runner.test()
     assert 0.0 <= metrics['mAP/overall'] <= 1.0
     assert neck.pool_weights and neck.pool_weights[0]['cell'].shape[1] == 3
+
+
+def test_ava_config_with_inception_i3d_builds_and_runs():
+    init_default_scope('mmaction')
+    cfg = Config.fromfile(f'{REPO}/configs/ava/hstlstm_inception-i3d-kinetics400-'
+                          'pretrained_8xb8-75x2x1-20e_ava22-rgb.py')
+    assert cfg.train_dataloader.dataset.pipeline[0].clip_len == 75
+    model = MMDET_MODELS.build(cfg.model)
+    assert type(model.backbone).__name__ == 'InceptionI3D'
+    assert model.neck.out_channels == cfg.model.roi_head.bbox_head.in_channels == 1728
+    model.eval()
+    with torch.no_grad():
+        feat = model.extract_feat(torch.randn(1, 3, 16, 64, 64))
+    assert feat.shape == (1, 1728, 1, 4, 4)

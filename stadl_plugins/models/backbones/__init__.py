@@ -1,1 +1,2 @@
 """Backbones: Inception-I3D, flow two-stream wrapper."""
+from .inception_i3d import InceptionI3D  # noqa: F401

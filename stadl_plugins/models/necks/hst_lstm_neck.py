@@ -152,6 +152,10 @@ class HSTLSTMNeck(BaseModule):
             backbone feature's centre time slice.
         appearance_channels: channels of that 2D feature (needed for
             :attr:`out_channels` when ``appearance_index`` is set).
+        input_steps: if set, the backbone feature is first resampled in time to
+            this many steps (adaptive average pooling), e.g. ``seconds *
+            micro_steps`` = 15 for a 5-s clip whose I3D ``Mixed_4f`` feature has
+            ``ceil(clip_len / 4)`` steps.
         init_cfg: mmengine init config.
 
     Shapes:
@@ -170,7 +174,8 @@ class HSTLSTMNeck(BaseModule):
                  output_step: str = 'last',
                  output_features: Sequence[str] = ('appearance', 'backbone', 'hstlstm'),
                  feature_index: int = 0, appearance_index: int | None = None,
-                 appearance_channels: int | None = None, init_cfg=None):
+                 appearance_channels: int | None = None,
+                 input_steps: int | None = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
@@ -199,6 +204,7 @@ class HSTLSTMNeck(BaseModule):
         self.output_step = output_step
         self.output_features = tuple(f for f in FEATURES if f in output_features)
         self.feature_index, self.appearance_index = feature_index, appearance_index
+        self.input_steps = input_steps
         self.appearance_channels = (appearance_channels if appearance_index is not None
                                     else in_channels)
         self.cells = nn.ModuleList()
@@ -349,6 +355,9 @@ class HSTLSTMNeck(BaseModule):
             raise ValueError('appearance_index is set but the backbone returned one '
                              'tensor, not a tuple')
         feat = inputs[self.feature_index] if is_seq else inputs
+        if self.input_steps is not None and feat.dim() == 5 \
+                and feat.shape[2] != self.input_steps:
+            feat = F.adaptive_avg_pool3d(feat, (self.input_steps,) + tuple(feat.shape[3:]))
         states = self.hierarchy(feat)
         top = self._top_steps(states)                                 # (N, hid, M, H, W)
         hst = self._select(top)
