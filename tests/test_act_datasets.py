@@ -136,3 +136,28 @@ def test_ava_test_dataset_writes_a_valid_submission(tiny_synthetic, tmp_path):
                                   timestamp_range=(902, 904))
     assert metrics['mAP/submission_rows'] == rep.num_rows > 0
     assert rep.num_keyframes <= len(expected)
+
+
+@pytest.mark.parametrize('name', ['ucf24/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_ucf24-rgb.py',
+                                  'jhmdb/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_jhmdb-split1-rgb.py'])
+def test_ucf24_jhmdb_configs_run_on_the_synthetic_act_pickle(tiny_synthetic, name):
+    """The real-dataset configs' datasets, pipelines and metric on data of the same schema."""
+    from mmaction.registry import DATASETS, METRICS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    root, _ = tiny_synthetic
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    init_default_scope('mmaction')
+    ann = f'{root}/annotations/synthetic_gt.pkl'
+    for dl in ('train_dataloader', 'val_dataloader'):
+        ds = cfg[dl].dataset
+        ds.update(ann_file=ann, data_prefix=dict(img=f'{root}/rawframes'),
+                  filename_tmpl='img_{:05}.jpg')
+        if dl == 'val_dataloader':
+            ds.update(proposal_file=None, gt_proposals=True)
+        dataset = DATASETS.build(ds)
+        sample = dataset[0]
+        assert tuple(sample['inputs'].shape[:2]) == (3, 8)  # C, T of an 8x2 clip
+        assert len(sample['data_samples'].proposals) > 0
+    metric = METRICS.build(dict(cfg.val_evaluator, ann_file=ann))
+    assert metric.videos
