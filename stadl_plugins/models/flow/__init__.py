@@ -3,3 +3,4 @@ from .correlation import Correlation, correlation, correlation_shift_loop  # noq
 from .warp import FlowWarp, flow_warp  # noqa: F401
 from .pwcnet import PWCNet, end_point_error, multi_level_epe  # noqa: F401
 from .weight_converters import convert_pwcnet_state_dict, load_pwcnet_weights  # noqa: F401
+from .fusion import MotionAppearanceFusion, PyramidFusion  # noqa: F401
