@@ -299,9 +299,10 @@ def test_demo_on_the_gym_clip(gym_cut, tiny_checkpoint, tmp_path, capsys):
     ckpt, label_map = tiny_checkpoint
     demo = _load_demo_module()
     out_video, out_csv = str(tmp_path / 'out.mp4'), str(tmp_path / 'out.csv')
+    out_tubes = str(tmp_path / 'tubes.pkl')
     rc = demo.main([gym_cut, QUICKSTART_CONFIG, ckpt, '--out-video', out_video,
                     '--out-csv', out_csv, '--label-map', label_map, '--rate', '1',
-                    '--score-thr', '0.3', '--no-progress'])
+                    '--score-thr', '0.3', '--out-tubes', out_tubes, '--no-progress'])
     out = capsys.readouterr().out
     assert rc == 0, out
     frames, count = read_frames(out_video, {0})
@@ -314,6 +315,23 @@ def test_demo_on_the_gym_clip(gym_cut, tiny_checkpoint, tmp_path, capsys):
     assert {r.video_id for r in rows} == {'gymcut'}
     assert {r.timestamp for r in rows} <= {0, 1}
     assert all(0.3 <= r.last <= 1 for r in rows)
+    # the tracks as tubes, drawn by the visualization CLI from the video
+    with open(out_tubes, 'rb') as f:
+        tubes = pickle.load(f)
+    assert tubes['class_names'] == [n for _, n in SYNTH_LABELS] and tubes['tubes']
+    for tube in tubes['tubes']:
+        assert len(tube['frame_inds']) == len(tube['boxes'])
+    scored = [t for t in tubes['tubes'] if 'keyframe_scores' in t]
+    assert scored and scored[0]['keyframe_scores'].shape[1] == 7
+    spec = importlib.util.spec_from_file_location(
+        'visualize', osp.join(REPO, 'tools', 'analysis', 'visualize.py'))
+    vis = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vis)
+    assert vis.main(['tubes', out_tubes, '--num-frames', '4', '--ncols', '4',
+                     '--out', str(tmp_path / 'tubes.png')]) == 0
+    assert cv2.imread(str(tmp_path / 'tubes.png')).shape == (240, 4 * 426 + 3 * 2, 3)
+    assert vis.main(['scores', out_tubes, '--track', str(scored[0]['id']),
+                     '--threshold', '0.5', '--out', str(tmp_path / 's.png')]) == 0
     # the annotated frame differs from the input where boxes are drawn
     src, _ = read_frames(gym_cut, {30})
     drawn, _ = read_frames(out_video, {30})

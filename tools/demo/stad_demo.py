@@ -28,7 +28,10 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import pickle
 import sys
+
+import numpy as np
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -76,6 +79,9 @@ def parse_args(argv=None):
                    help='tracker: detections before a track is shown (2)')
     p.add_argument('--max-missed', type=int, default=None,
                    help='tracker: missed detection rounds before a track ends (3)')
+    p.add_argument('--out-tubes', help='also write the person tracks as a tubes '
+                   'pickle (boxes per frame, action scores per keyframe) for '
+                   'tools/analysis/visualize.py tubes/scores')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p.parse_args(argv)
 
@@ -154,6 +160,48 @@ class AnnotatedVideoWriter:
             self.writer.release()
 
 
+class TubeCollector:
+    """Frame sink that records every track's box on every frame (4 floats per
+    track and frame) and forwards the frame to another sink."""
+
+    def __init__(self, forward=None):
+        self.forward = forward
+        self.frames: dict[int, list] = {}
+        self.boxes: dict[int, list] = {}
+
+    def __call__(self, index, frame, track_ids, boxes, keyframe):
+        for tid, box in zip(track_ids, boxes):
+            self.frames.setdefault(int(tid), []).append(index)
+            self.boxes.setdefault(int(tid), []).append(np.asarray(box, np.float32))
+        if self.forward is not None:
+            self.forward(index, frame, track_ids, boxes, keyframe)
+
+    def tubes(self, result) -> dict:
+        """The tubes pickle: boxes per frame + per-keyframe action scores."""
+        per_track = {}
+        for kf in result.keyframes:
+            for row, tid in enumerate(kf.track_ids):
+                t, s = per_track.setdefault(int(tid), ([], []))
+                t.append(kf.time)
+                s.append(kf.scores[row])
+        tubes = []
+        for tid in sorted(self.frames):
+            tube = dict(id=tid, frame_inds=np.array(self.frames[tid], np.int64),
+                        boxes=np.stack(self.boxes[tid]))
+            if tid in per_track:
+                times, scores = per_track[tid]
+                scores = np.stack(scores).astype(np.float32)
+                best = int(scores.mean(0).argmax())
+                tube.update(keyframe_times=np.array(times, np.float64),
+                            keyframe_scores=scores,
+                            label=result.class_names[best],
+                            score=float(scores.mean(0)[best]))
+            tubes.append(tube)
+        return dict(video=result.info.path, video_id=result.video_id,
+                    fps=result.info.fps, class_names=list(result.class_names),
+                    class_ids=np.asarray(result.class_ids), tubes=tubes)
+
+
 def count_frames(path: str) -> int:
     """Frames that decode from a written video (reads it through)."""
     import cv2
@@ -198,6 +246,7 @@ def main(argv=None):
             tracker_cfg[key] = val
     writer = AnnotatedVideoWriter(out_video, info.fps, inferencer.class_names,
                                   args.score_thr, args.top_k)
+    sink = TubeCollector(writer) if args.out_tubes else writer
     print(f'[stad_demo] {args.video}: {info.width}x{info.height}, {info.fps:.2f} fps, '
           f'~{info.num_frames} frames; detector {args.detector[0]}, model '
           f'{osp.basename(args.config)} ({len(inferencer.class_names)} classes, '
@@ -208,7 +257,7 @@ def main(argv=None):
                               det_interval=args.det_interval,
                               tracker=IoUTracker(**tracker_cfg), video_id=video_id,
                               timestamp_offset=args.timestamp_offset,
-                              frame_sink=writer, progress=not args.no_progress)
+                              frame_sink=sink, progress=not args.no_progress)
     except (VideoReadError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
@@ -217,6 +266,11 @@ def main(argv=None):
     rows = result.csv_rows(args.score_thr)
     write_detection_csv(out_csv, rows)
     written = count_frames(out_video)
+    if args.out_tubes:
+        os.makedirs(osp.dirname(osp.abspath(args.out_tubes)), exist_ok=True)
+        with open(args.out_tubes, 'wb') as f:
+            pickle.dump(sink.tubes(result), f, protocol=4)
+        print(f'[stad_demo] wrote {len(sink.frames)} tubes to {args.out_tubes}')
     print(result.summary())
     print(f'[stad_demo] wrote {out_video} ({written} frames; input '
           f'{result.frames_read}) and {out_csv} ({len(rows)} rows, timestamps in '
