@@ -127,6 +127,11 @@ def validate_ava_submission(path: str, label_map: str | None = None,
                 raise SubmissionError(
                     f'{where}: expected 8 columns video_id,timestamp,x1,y1,x2,y2,'
                     f'action_id,score, got {len(rec)}{hint}: {",".join(rec)!r}')
+            if lineno == 1 and not rec[1].strip().lstrip('-').isdigit() and \
+                    not rec[7].replace('.', '', 1).strip().isdigit():
+                raise SubmissionError(f'{where}: looks like a header line '
+                                      f'({",".join(rec)!r}); the leaderboard CSV has '
+                                      'no header')
             try:
                 ts = int(rec[1])
             except ValueError:

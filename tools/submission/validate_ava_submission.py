@@ -1,0 +1,42 @@
+"""Check an AVA/ActivityNet detection CSV before uploading it.
+
+    python tools/submission/validate_ava_submission.py detections.csv \
+        --label-map ava_action_list_v2.2_for_activitynet_2019.pbtxt \
+        --timestamps 902 1798 [--videos ava_test_v2.2.txt]
+
+Exit status 0 and a summary when the file is valid (warnings listed), 1 with
+"file:line: what is wrong" otherwise.
+"""
+import argparse
+import sys
+
+import stadl_plugins  # noqa: F401
+from stadl_plugins.evaluation import SubmissionError, validate_ava_submission
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('csv')
+    p.add_argument('--label-map', help='allowed action ids (.pbtxt)')
+    p.add_argument('--timestamps', type=int, nargs=2, metavar=('MIN', 'MAX'),
+                   help='allowed keyframe range, e.g. 902 1798 for AVA')
+    p.add_argument('--videos', help='file with the allowed video ids, one per line')
+    p.add_argument('--max-per-keyframe', type=int, default=50)
+    args = p.parse_args(argv)
+    videos = None
+    if args.videos:
+        with open(args.videos) as f:
+            videos = [ln.strip() for ln in f if ln.strip()]
+    try:
+        rep = validate_ava_submission(args.csv, args.label_map,
+                                      timestamp_range=args.timestamps, videos=videos,
+                                      max_per_keyframe=args.max_per_keyframe)
+    except SubmissionError as exc:
+        print(f'invalid: {exc}', file=sys.stderr)
+        return 1
+    print('valid: ' + rep.summary())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
