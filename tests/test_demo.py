@@ -234,6 +234,80 @@ def test_plugin_model_config_runs(tiny_checkpoint):
     assert boxes.shape == (1, 4) and scores.shape == (1, 7)
 
 
+TINY_MMDET_CONFIG = """\
+# A tiny RetinaNet (ResNet-18 at width 8) with classes (person, ball): random
+# weights, so it "detects" anything; the wiring is what is tested.
+default_scope = 'mmdet'
+model = dict(
+    type='RetinaNet',
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
+    backbone=dict(type='ResNet', depth=18, base_channels=8, num_stages=4,
+                  out_indices=(1, 2, 3), frozen_stages=-1, norm_eval=False,
+                  norm_cfg=dict(type='BN', requires_grad=True), style='pytorch', init_cfg=None),
+    neck=dict(type='FPN', in_channels=[16, 32, 64], out_channels=16, start_level=0,
+              add_extra_convs='on_input', num_outs=3),
+    bbox_head=dict(type='RetinaHead', num_classes=2, in_channels=16, stacked_convs=1,
+                   feat_channels=16,
+                   anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
+                                         scales_per_octave=1, ratios=[0.5, 1.0, 2.0],
+                                         strides=[8, 16, 32]),
+                   bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
+                                   target_stds=[1.0, 1.0, 1.0, 1.0]),
+                   loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+                                 loss_weight=1.0),
+                   loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    train_cfg=None,
+    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.0,
+                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 96), keep_ratio=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                          'scale_factor'))]
+test_dataloader = dict(dataset=dict(type='CocoDataset', pipeline=test_pipeline,
+                                    metainfo=dict(classes=('person', 'ball'))))
+"""
+
+
+@pytest.fixture(scope='module')
+def tiny_mmdet(tmp_path_factory):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    from mmdet.registry import MODELS
+    root = tmp_path_factory.mktemp('mmdet')
+    cfg_path = root / 'tiny_retinanet.py'
+    cfg_path.write_text(TINY_MMDET_CONFIG)
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(str(cfg_path)).model)
+    ckpt = str(root / 'tiny_retinanet.pth')
+    save_checkpoint(dict(state_dict=model.state_dict(),
+                         meta=dict(dataset_meta=dict(classes=('person', 'ball')))),
+                    ckpt)
+    return str(cfg_path), ckpt
+
+
+def test_mmdet_detector_keeps_the_person_class(tiny_mmdet, gym_cut):
+    from mmdet.apis import inference_detector
+    from stadl_plugins.apis import MMDetPersonDetector
+    frame = read_frames(gym_cut, {0})[0][0]
+    det = MMDetPersonDetector(*tiny_mmdet, score_thr=0.3)
+    assert det.person_label == 0
+    got = det(frame)
+    pred = inference_detector(det.model, frame).pred_instances
+    keep = (pred.labels == 0) & (pred.scores >= 0.3)
+    ref = np.concatenate([pred.bboxes[keep].numpy(), pred.scores[keep, None].numpy()], 1)
+    assert len(ref) and len(ref) < len(pred.labels)  # some boxes are dropped
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    ball = MMDetPersonDetector(*tiny_mmdet, score_thr=0.3, person_class='ball')
+    assert ball.person_label == 1
+    with pytest.raises(PersonDetectorError, match="'cat' is not among"):
+        MMDetPersonDetector(*tiny_mmdet, person_class='cat')
+
+
 class FixedBoxDetector:
     """A person detector returning one box, wherever it is asked."""
     name = 'fixed'
@@ -336,6 +410,22 @@ def test_demo_on_the_gym_clip(gym_cut, tiny_checkpoint, tmp_path, capsys):
     src, _ = read_frames(gym_cut, {30})
     drawn, _ = read_frames(out_video, {30})
     assert np.abs(src[30].astype(int) - drawn[30].astype(int)).mean() > 1.0
+
+
+def test_demo_with_an_mmdet_detector(gym_cut, tiny_checkpoint, tiny_mmdet, tmp_path,
+                                     capsys):
+    ckpt, label_map = tiny_checkpoint
+    demo = _load_demo_module()
+    out_video, out_csv = str(tmp_path / 'm.mp4'), str(tmp_path / 'm.csv')
+    rc = demo.main([gym_cut, QUICKSTART_CONFIG, ckpt, '--detector', 'mmdet',
+                    *tiny_mmdet, '--det-score-thr', '0.6', '--det-interval', '10',
+                    '--out-video', out_video, '--out-csv', out_csv, '--label-map',
+                    label_map, '--no-progress'])
+    out = capsys.readouterr().out
+    assert rc == 0 and 'detector: mmdet' in out
+    assert read_frames(out_video, set())[1] == 60
+    from stadl_plugins.evaluation.submission import validate_ava_submission
+    assert validate_ava_submission(out_csv, label_map=label_map).num_rows > 0
 
 
 def test_demo_says_when_nobody_is_found(tmp_path, tiny_checkpoint, capsys):

@@ -153,6 +153,7 @@ class MMDetPersonDetector:
                 f'mmdet detector checkpoint not found: {checkpoint}')
         from mmdet.apis import init_detector
         self.model = init_detector(config, checkpoint, device=device)
+        self.scope = self.model.cfg.get('default_scope', 'mmdet') or 'mmdet'
         classes = list((self.model.dataset_meta or {}).get('classes', ()))
         if isinstance(person_class, int):
             self.person_label = person_class
@@ -167,7 +168,12 @@ class MMDetPersonDetector:
     def __call__(self, frame_bgr: np.ndarray, frame_index: int = 0,
                  timestamp: float = 0.0) -> np.ndarray:
         from mmdet.apis import inference_detector
-        pred = inference_detector(self.model, frame_bgr).pred_instances
+        from mmengine.registry import DefaultScope
+
+        # mmdet builds its test pipeline at every call, in the current default
+        # scope: make it mmdet's even when an mmaction model was set up since.
+        with DefaultScope.overwrite_default_scope(self.scope):
+            pred = inference_detector(self.model, frame_bgr).pred_instances
         bboxes = pred.bboxes.detach().cpu().numpy().reshape(-1, 4)
         scores = pred.scores.detach().cpu().numpy().reshape(-1)
         labels = pred.labels.detach().cpu().numpy().reshape(-1)
