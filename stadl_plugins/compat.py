@@ -31,6 +31,11 @@ fix                    what breaks without it
                        ``RuntimeError`` on import; mmengine's ``collect_env`` (run
                        by every Runner) only catches ``ModuleNotFoundError``. We
                        make such a torchvision look absent, with a warning.
+``cpu_distributed``    mmengine's launchers call ``torch.cuda.set_device`` and
+                       wrap with ``device_ids``, so ``--launcher pytorch/slurm``
+                       fails without CUDA. Without CUDA we use gloo and no device
+                       ids (:mod:`stadl_plugins.engine.distributed`); with CUDA
+                       nothing changes.
 =====================  ==========================================================
 
 Every fix records itself in :data:`APPLIED` so tests and ``tools/env_info`` can
@@ -158,6 +163,55 @@ def fix_broken_torchvision() -> bool:
     return False
 
 
+def fix_cpu_distributed() -> bool:
+    """Let mmengine's launchers run on CPU with gloo (no-op behaviour with CUDA)."""
+    from stadl_plugins.engine.distributed import cuda_usable, enable_cpu_distributed
+    installed = enable_cpu_distributed()
+    if not cuda_usable():
+        _mark('cpu_distributed')
+    return installed
+
+
+def fix_multisports_numpy2() -> bool:
+    """Make MMAction2's stock ``MultiSportsMetric`` video-mAP run on numpy 2.
+
+    ``multisports_utils.iou3dt_voc`` converts one-element index arrays with
+    ``int(np.where(...)[0])``, which numpy 2 refuses (``TypeError: only
+    0-dimensional arrays can be converted to Python scalars``). The replacement
+    keeps the upstream definition unchanged (including its temporal IoU without
+    the ``+1``) and only indexes safely; this toolbox's own evaluators are in
+    :mod:`stadl_plugins.evaluation.functional`.
+    """
+    import numpy as np
+    from mmaction.evaluation.functional import multisports_utils as ms
+
+    if getattr(ms.iou3dt_voc, '_stadl_fixed', False):
+        return True
+
+    def iou3dt_voc(b1, b2, spatialonly=False, temporalonly=False):
+        tmin = max(b1[0, 0], b2[0, 0])
+        tmax = min(b1[-1, 0], b2[-1, 0])
+        if tmax < tmin:
+            return 0.0
+        temporal_inter = tmax - tmin
+        temporal_union = max(b1[-1, 0], b2[-1, 0]) - min(b1[0, 0], b2[0, 0])
+
+        def _cut(b):
+            start = int(np.flatnonzero(b[:, 0] == tmin)[0])
+            stop = int(np.flatnonzero(b[:, 0] == tmax)[0])
+            return b[start:stop + 1, :]
+
+        if temporalonly:
+            return temporal_inter / temporal_union
+        spatial = ms.iou3d_voc(_cut(b1), _cut(b2))
+        return spatial * (1. if spatialonly else temporal_inter / temporal_union)
+
+    iou3dt_voc._stadl_fixed = True
+    ms.iou3dt_voc = iou3dt_voc
+    _mark('multisports_numpy2')
+    return True
+
+
 def apply_all() -> list[str]:
     """Apply every fix that this environment needs. Safe to call repeatedly.
 
@@ -167,5 +221,7 @@ def apply_all() -> list[str]:
     fix_broken_torchvision()
     fix_numpy_nan_alias()
     fix_drn_placeholder()
+    fix_multisports_numpy2()
     fix_safe_checkpoints()
+    fix_cpu_distributed()
     return list(APPLIED)
