@@ -1,1 +1,3 @@
 """Runner hooks and engine helpers."""
+from . import exact_resume_hook  # noqa: F401
+from . import flow_unfreeze_hook  # noqa: F401
