@@ -36,6 +36,12 @@ fix                    what breaks without it
                        fails without CUDA. Without CUDA we use gloo and no device
                        ids (:mod:`stadl_plugins.engine.distributed`); with CUDA
                        nothing changes.
+``checkpoint_opt_in``  A checkpoint holding objects outside the allow-list fails
+                       deep in torch with advice to pass ``weights_only=False``,
+                       which mmengine users cannot. mmengine's local loader now
+                       stays weights-only and names the opt-in
+                       (``STADL_UNSAFE_LOAD=1`` or ``--unsafe-load``) instead;
+                       with the opt-in it loads with full pickle and warns.
 =====================  ==========================================================
 
 Every fix records itself in :data:`APPLIED` so tests and ``tools/env_info`` can
@@ -212,6 +218,55 @@ def fix_multisports_numpy2() -> bool:
     return True
 
 
+#: Environment variable: ``1`` allows full-pickle loading of trusted checkpoints.
+UNSAFE_LOAD_ENV = 'STADL_UNSAFE_LOAD'
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint needs full pickle (arbitrary code) to load; not opted in."""
+
+
+def load_checkpoint_file(filename: str, map_location=None):
+    """mmengine's local-file checkpoint loader, weights-only unless opted out.
+
+    Raises:
+        UnsafeCheckpointError: the file holds objects outside the allow-list of
+            :func:`fix_safe_checkpoints` and ``STADL_UNSAFE_LOAD`` is not ``1``.
+    """
+    import pickle
+
+    import torch
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    if os.environ.get(UNSAFE_LOAD_ENV) == '1':
+        warnings.warn(f'{UNSAFE_LOAD_ENV}=1: loading {filename} with full pickle; '
+                      'this runs any code the file contains.')
+        return torch.load(filename, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = str(exc).split('\n')
+        why = next((ln for ln in detail if 'Unsupported global' in ln), detail[0])
+        raise UnsafeCheckpointError(
+            f'{filename} holds Python objects outside the weights-only allow-list '
+            f'({why.strip()}); it was NOT loaded, since unpickling them can run '
+            'arbitrary code. If you trust the file, set the environment variable '
+            f'{UNSAFE_LOAD_ENV}=1 (or pass --unsafe-load to tools/train.py / '
+            'tools/test.py) to load it with full pickle.') from None
+
+
+def fix_checkpoint_opt_in() -> bool:
+    """Route mmengine's local checkpoint loading through :func:`load_checkpoint_file`."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if CheckpointLoader._schemes.get('') is load_checkpoint_file:
+        return False
+    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file,
+                                     force=True)
+    _mark('checkpoint_opt_in')
+    return True
+
+
 def apply_all() -> list[str]:
     """Apply every fix that this environment needs. Safe to call repeatedly.
 
@@ -224,4 +279,5 @@ def apply_all() -> list[str]:
     fix_multisports_numpy2()
     fix_safe_checkpoints()
     fix_cpu_distributed()
+    fix_checkpoint_opt_in()
     return list(APPLIED)

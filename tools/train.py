@@ -36,8 +36,14 @@ def parse_args(argv=None):
                    help='override config settings, key=value (xxx=yyy format)')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                    default='none', help='job launcher')
+    p.add_argument('--unsafe-load', action='store_true',
+                   help='load checkpoints with full pickle (runs any code they '
+                   'contain; only for files you trust). Same as '
+                   'STADL_UNSAFE_LOAD=1')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
+    if args.unsafe_load:
+        os.environ['STADL_UNSAFE_LOAD'] = '1'
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
