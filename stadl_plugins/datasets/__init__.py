@@ -1,3 +1,4 @@
 """Datasets, transforms and file formats."""
 from . import ava_io, synthetic  # noqa: F401
 from . import act_dataset, ava_test  # noqa: F401  UCF101-24/JHMDB, AVA test set
+from . import synthetic_recognition  # noqa: F401  video labels for recognizers
