@@ -1,0 +1,136 @@
+"""Ground-truth optical flow for the frame pairs a flow subnet sees.
+
+The synthetic benchmark writes ``flow/<video_id>.npz`` (key ``flow``, float16
+``(T-1, H, W, 2)``, ``flow[t, y, x] = (dx, dy)``: where the content of pixel
+``(x, y)`` of 0-based frame ``t`` is in frame ``t+1``). :class:`LoadFlowGT` picks
+the ``K`` frames around the clip centre (as
+:class:`~stadl_plugins.models.backbones.flow_two_stream.FlowTwoStreamBackbone`
+does), composes the per-frame flows between the two frames of every pair (the
+frames of a sampled clip are usually more than one frame apart), follows the
+geometric transforms applied so far (resize, horizontal flip) and stores
+``results['gt_flow']``: float32 tensor ``(P, 2, H, W)``, pairs in the backbone's
+order. Pack it with ``PackActionInputs(algorithm_keys=('gt_flow',))``.
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmcv.transforms import BaseTransform
+
+from ...registry import TRANSFORMS
+
+__all__ = ['LoadFlowGT', 'compose_flows', 'pair_indices']
+
+
+def pair_indices(clip_len: int, num_frames: int = 3, frame_stride: int = 1,
+                 pairs: str = 'adjacent') -> list[tuple[int, int]]:
+    """Clip positions of the flow pairs around the centre ``clip_len // 2``.
+
+    ``'adjacent'``: ``(k-s, k), (k, k+s), ...`` for the ``num_frames`` frames
+    ``k + s*j`` (the paper: K=3 gives two pairs); ``'outer'``: the first and the
+    last of those frames only (the released code: one pair ``(k-1, k+1)``).
+    """
+    if num_frames < 2 or num_frames % 2 == 0:
+        raise ValueError(f'num_frames must be odd and >= 3, got {num_frames}')
+    if pairs not in ('adjacent', 'outer'):
+        raise ValueError(f"pairs must be 'adjacent' or 'outer', got {pairs!r}")
+    k, half = clip_len // 2, num_frames // 2
+    frames = [k + frame_stride * j for j in range(-half, half + 1)]
+    if frames[0] < 0 or frames[-1] >= clip_len:
+        raise ValueError(f'{num_frames} frames with stride {frame_stride} around position '
+                         f'{k} do not fit a clip of {clip_len} frames')
+    if pairs == 'outer':
+        return [(frames[0], frames[-1])]
+    return list(zip(frames[:-1], frames[1:]))
+
+
+def compose_flows(flows: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Flow from 0-based frame ``start`` to ``end`` by chaining the per-frame flows.
+
+    Args:
+        flows: ``(T-1, H, W, 2)`` forward flows of consecutive frames.
+
+    Returns:
+        np.ndarray: float32 ``(H, W, 2)``; zero when ``start == end``; for
+        ``end < start`` the chain is not defined and an error is raised.
+    """
+    H, W = flows.shape[1:3]
+    if end < start:
+        raise ValueError(f'need start <= end, got {start} > {end}')
+    total = torch.zeros(1, 2, H, W)
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32),
+                            torch.arange(W, dtype=torch.float32), indexing='ij')
+    for t in range(start, end):
+        step = torch.from_numpy(np.ascontiguousarray(flows[t], dtype=np.float32))
+        step = step.permute(2, 0, 1)[None]                          # (1, 2, H, W)
+        if t == start:
+            total = step
+            continue
+        # sample the next step's flow where the content has arrived
+        gx = (xs + total[0, 0]) * 2 / max(W - 1, 1) - 1
+        gy = (ys + total[0, 1]) * 2 / max(H - 1, 1) - 1
+        grid = torch.stack([gx, gy], -1)[None]
+        total = total + F.grid_sample(step, grid, mode='bilinear', padding_mode='border',
+                                      align_corners=True)
+    return total[0].permute(1, 2, 0).numpy()
+
+
+@TRANSFORMS.register_module()
+class LoadFlowGT(BaseTransform):
+    """Load and compose the ground-truth flow of the subnet's frame pairs.
+
+    Required keys: ``video_id``, ``frame_inds``, ``start_index`` (optional, 0),
+    ``img_shape``; optional ``flip`` / ``flip_direction`` (horizontal only).
+    Added key: ``gt_flow`` float32 tensor ``(P, 2, H, W)`` in pixels of the
+    (resized) image.
+
+    Args:
+        flow_prefix: folder of ``<video_id>.npz`` files.
+        num_frames, frame_stride, pairs: as in the backbone (``pair_indices``).
+        place after every geometric transform (resize, flip); crops are refused.
+    """
+
+    def __init__(self, flow_prefix: str, num_frames: int = 3, frame_stride: int = 1,
+                 pairs: str = 'adjacent'):
+        self.flow_prefix = flow_prefix
+        self.num_frames, self.frame_stride, self.pairs = num_frames, frame_stride, pairs
+        pair_indices(2 * num_frames * frame_stride + 1, num_frames, frame_stride, pairs)
+
+    def transform(self, results: dict) -> dict:
+        path = osp.join(self.flow_prefix, f"{results['video_id']}.npz")
+        if not osp.exists(path):
+            raise FileNotFoundError(f'no ground-truth flow for {results["video_id"]}: {path}')
+        crop = results.get('crop_quadruple')
+        if crop is not None and not np.allclose(np.asarray(crop, np.float32), [0, 0, 1, 1]):
+            raise ValueError('LoadFlowGT does not follow crops; put it before the crop or '
+                             f'drop the crop (crop_quadruple={crop})')
+        with np.load(path) as npz:
+            flows = npz['flow']                                     # (T-1, H0, W0, 2)
+        inds = np.asarray(results['frame_inds']).reshape(-1) - results.get('start_index', 0)
+        inds = np.clip(inds, 0, flows.shape[0])
+        out = []
+        for a, b in pair_indices(len(inds), self.num_frames, self.frame_stride, self.pairs):
+            fa, fb = int(inds[a]), int(inds[b])
+            out.append(compose_flows(flows, fa, fb) if fb >= fa
+                       else -compose_flows(flows, fb, fa))  # reversed frames: approximate
+        gt = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()  # (P, 2, H0, W0)
+        H0, W0 = gt.shape[-2:]
+        H, W = results['img_shape'][:2]
+        if (H, W) != (H0, W0):
+            gt = F.interpolate(gt, (H, W), mode='bilinear', align_corners=False)
+            gt = gt * torch.tensor([W / W0, H / H0]).view(1, 2, 1, 1)
+        if results.get('flip', False):
+            if results.get('flip_direction', 'horizontal') != 'horizontal':
+                raise ValueError('LoadFlowGT follows horizontal flips only')
+            gt = gt.flip(-1)
+            gt[:, 0] = -gt[:, 0]
+        results['gt_flow'] = gt.float()
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(flow_prefix={self.flow_prefix!r}, '
+                f'num_frames={self.num_frames}, frame_stride={self.frame_stride}, '
+                f'pairs={self.pairs!r})')
