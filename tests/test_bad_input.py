@@ -1,0 +1,137 @@
+"""Bad input -> a clear error naming the file and the row/key (CheckedAVADataset,
+ava_io); legitimate skips are counted and reported."""
+import os.path as osp
+import pickle
+import re
+import shutil
+
+import numpy as np
+import pytest
+from mmaction.registry import DATASETS
+
+from stadl_plugins.datasets.ava_io import AVAFormatError, read_ava_csv
+
+
+def build(tiny_synthetic, **over):
+    root, meta = tiny_synthetic
+    ann = osp.join(root, 'annotations')
+    cfg = dict(type='CheckedAVADataset', ann_file=osp.join(ann, 'train.csv'),
+               exclude_file=osp.join(ann, 'train_excluded_timestamps.csv'),
+               proposal_file=osp.join(ann, 'proposals_train.pkl'),
+               label_file=osp.join(ann, 'label_map.pbtxt'), pipeline=[],
+               data_prefix=dict(img=osp.join(root, 'rawframes')), fps=10,
+               timestamp_start=900, timestamp_end=meta['timestamp_end'],
+               num_classes=81)
+    cfg.update(over)
+    return DATASETS.build(cfg)
+
+
+def lines(tiny_synthetic, name='train.csv'):
+    with open(osp.join(tiny_synthetic[0], 'annotations', name)) as f:
+        return f.read().splitlines()
+
+
+def write(tmp_path, rows, name='bad.csv'):
+    path = str(tmp_path / name)
+    with open(path, 'w') as f:
+        f.write('\n'.join(rows) + '\n')
+    return path
+
+
+def test_good_input_builds_like_stock(tiny_synthetic):
+    ds = build(tiny_synthetic)
+    stock = build(tiny_synthetic, type='AVADataset')
+    assert len(ds) == len(stock) == 10 and ds.skipped == {}
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda r: r.rsplit(',', 1)[0] + ',1,2', 'expected 7 or 8 columns'),
+    (lambda r: r.replace(',0.', ',zero.', 1), 'non-numeric field'),
+    (lambda r: ','.join(r.split(',')[:2] + ['1.5'] + r.split(',')[3:]),
+     'not normalised to [0, 1]'),
+    (lambda r: ','.join(r.split(',')[:2] + ['0.9', r.split(',')[3], '0.5']
+                        + r.split(',')[5:]), 'x1 >= x2'),
+])
+def test_malformed_csv_row_names_file_and_line(edit, message, tiny_synthetic,
+                                               tmp_path):
+    rows = lines(tiny_synthetic)
+    rows[3] = edit(rows[3])
+    path = write(tmp_path, rows)
+    with pytest.raises(AVAFormatError, match=re.escape(message)) as err:
+        build(tiny_synthetic, ann_file=path)
+    assert f'{path}:4:' in str(err.value)
+    with pytest.raises(AVAFormatError):
+        read_ava_csv(path)
+
+
+def test_timestamp_outside_the_video(tiny_synthetic, tmp_path):
+    rows = lines(tiny_synthetic)
+    parts = rows[2].split(',')
+    parts[1] = '0950'
+    rows[2] = ','.join(parts)
+    path = write(tmp_path, rows)
+    with pytest.raises(AVAFormatError, match='row 3 .*timestamp 950 is outside'):
+        build(tiny_synthetic, ann_file=path)
+
+
+def test_missing_frame_file_names_the_path(tiny_synthetic, tmp_path):
+    root = tiny_synthetic[0]
+    frames = tmp_path / 'rawframes'
+    shutil.copytree(osp.join(root, 'rawframes'), frames)
+    victim = frames / 'syn_train_001' / 'img_00021.jpg'  # keyframe 0902 at 10 fps
+    victim.unlink()
+    with pytest.raises(AVAFormatError, match=r'syn_train_001,0902.*img_00021.jpg'):
+        build(tiny_synthetic, data_prefix=dict(img=str(frames)))
+
+
+def _proposals(tiny_synthetic):
+    with open(osp.join(tiny_synthetic[0], 'annotations', 'proposals_train.pkl'),
+              'rb') as f:
+        return pickle.load(f)
+
+
+def test_proposals_missing_for_a_keyframe(tiny_synthetic, tmp_path):
+    props = _proposals(tiny_synthetic)
+    del props['syn_train_000,0903']
+    path = str(tmp_path / 'props.pkl')
+    with open(path, 'wb') as f:
+        pickle.dump(props, f)
+    with pytest.raises(AVAFormatError, match=r'props.pkl: no proposals .*0903'):
+        build(tiny_synthetic, proposal_file=path)
+
+
+def test_empty_proposal_array_is_skipped_and_reported(tiny_synthetic, tmp_path):
+    props = _proposals(tiny_synthetic)
+    props['syn_train_001,0904'] = np.zeros((0, 5), np.float32)
+    path = str(tmp_path / 'props.pkl')
+    with open(path, 'wb') as f:
+        pickle.dump(props, f)
+    with pytest.warns(UserWarning, match=r'empty proposal array: 1 .*0904'):
+        ds = build(tiny_synthetic, proposal_file=path)
+    assert len(ds) == 9
+    assert ds.skipped == {'empty proposal array': ['syn_train_001,0904']}
+
+
+def test_label_map_vs_num_classes(tiny_synthetic):
+    # ids up to 79 in the label map cannot be evaluated with 60 classes (#1086)
+    with pytest.raises(AVAFormatError, match='label id 79 does not fit '
+                       'num_classes=60'):
+        build(tiny_synthetic, num_classes=60)
+
+
+def test_action_id_not_in_label_map(tiny_synthetic, tmp_path):
+    rows = lines(tiny_synthetic)
+    parts = rows[5].split(',')
+    parts[6] = '33'
+    rows[5] = ','.join(parts)
+    path = write(tmp_path, rows)
+    with pytest.raises(AVAFormatError, match='row 6: action id 33 is not in the '
+                       'label map'):
+        build(tiny_synthetic, ann_file=path)
+
+
+def test_custom_classes_not_in_label_map(tiny_synthetic):
+    with pytest.raises(AVAFormatError, match=r'custom_classes \[5\] are not in'):
+        build(tiny_synthetic, custom_classes=[4, 5], num_classes=3)
+    with pytest.raises(AVAFormatError, match='num_classes=81 but custom_classes'):
+        build(tiny_synthetic, custom_classes=[4, 7])
