@@ -3,20 +3,42 @@
     python benchmarks/run.py                 # all benchmarks
     python benchmarks/run.py --only synthetic_generation --quick
 
-Every number in the report is measured by this command on the machine it runs on;
-ratios compare rows measured side by side in the same run.
+Every ``benchmarks/bench_*.py`` module is imported and registers its benchmarks.
+Each benchmark's section is kept in ``results/sections/<name>.md`` (with the
+command, date and machine that measured it); ``report.md`` is rebuilt from all
+sections, so running one benchmark does not erase the others. Ratios compare rows
+measured side by side in the same run.
 """
 import argparse
 import datetime
+import glob
+import importlib
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import bench_atr  # noqa: E402,F401  (registers benchmarks)
-import bench_foundation  # noqa: E402,F401
+for _path in sorted(glob.glob(os.path.join(HERE, 'bench_*.py'))):
+    importlib.import_module(os.path.basename(_path)[:-3])  # registers benchmarks
+
 from harness import REGISTRY, machine_line  # noqa: E402
+
+
+def build_report(out_dir: str) -> str:
+    sec_dir = os.path.join(out_dir, 'sections')
+    parts = ['# stadl_plugins benchmark report', '',
+             'Each section says which command measured it, when and on what machine. '
+             'Rebuild a section with `python benchmarks/run.py --only NAME`.', '']
+    names = sorted(REGISTRY) + sorted(
+        n[:-3] for n in os.listdir(sec_dir) if n.endswith('.md')
+        and n[:-3] not in REGISTRY) if os.path.isdir(sec_dir) else []
+    for name in names:
+        path = os.path.join(sec_dir, f'{name}.md')
+        if os.path.exists(path):
+            with open(path) as f:
+                parts.append(f.read())
+    return '\n'.join(parts)
 
 
 def main(argv=None):
@@ -25,21 +47,22 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true', help='fewer repeats')
     p.add_argument('--out', default=os.path.join(HERE, 'results'))
     a = p.parse_args(argv)
-    os.makedirs(a.out, exist_ok=True)
-    names = a.only or sorted(REGISTRY)
-    parts = ['# stadl_plugins benchmark report', '',
-             f'Generated {datetime.datetime.now():%Y-%m-%d %H:%M} by '
-             f'`python benchmarks/run.py{" --quick" if a.quick else ""}'
-             f'{" --only " + " ".join(names) if a.only else ""}` on '
-             f'{machine_line()}.', '']
-    for name in names:
+    sec_dir = os.path.join(a.out, 'sections')
+    os.makedirs(sec_dir, exist_ok=True)
+    for name in a.only or sorted(REGISTRY):
         print(f'[benchmarks] {name} ...', flush=True)
         section = REGISTRY[name](a.quick, a.out)
-        parts.append(section.to_markdown())
-        print(section.to_markdown())
+        md = section.to_markdown()
+        stamp = (f'_Measured {datetime.datetime.now():%Y-%m-%d %H:%M} by '
+                 f'`python benchmarks/run.py --only {name}'
+                 f'{" --quick" if a.quick else ""}` on {machine_line()}._\n')
+        head, _, rest = md.partition('\n')
+        with open(os.path.join(sec_dir, f'{name}.md'), 'w') as f:
+            f.write(f'{head}\n\n{stamp}{rest}')
+        print(md)
     path = os.path.join(a.out, 'report.md')
     with open(path, 'w') as f:
-        f.write('\n'.join(parts))
+        f.write(build_report(a.out))
     print(f'[benchmarks] report written to {path}')
 
 
