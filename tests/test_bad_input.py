@@ -1,5 +1,7 @@
 """Bad input -> a clear error naming the file and the row/key (CheckedAVADataset,
-ava_io); legitimate skips are counted and reported."""
+ava_io); legitimate skips are counted and reported; NaN/inf inputs or losses stop
+training (NonFiniteCheckHook) with the iteration and the batch keys, before the
+weights are touched."""
 import os.path as osp
 import pickle
 import re
@@ -7,9 +9,14 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from mmaction.registry import DATASETS
+from mmengine.runner import Runner
+
+from conftest import tiny_runner_config
 
 from stadl_plugins.datasets.ava_io import AVAFormatError, read_ava_csv
+from stadl_plugins.registry import TRANSFORMS
 
 
 def build(tiny_synthetic, **over):
@@ -135,3 +142,45 @@ def test_custom_classes_not_in_label_map(tiny_synthetic):
         build(tiny_synthetic, custom_classes=[4, 5], num_classes=3)
     with pytest.raises(AVAFormatError, match='num_classes=81 but custom_classes'):
         build(tiny_synthetic, custom_classes=[4, 7])
+
+
+@TRANSFORMS.register_module(force=True)
+class PoisonFramesForTest:
+    """Test helper: float frames with one NaN pixel (a corrupt decode)."""
+
+    def __call__(self, results):
+        imgs = [np.asarray(i, np.float32) for i in results['imgs']]
+        imgs[0][0, 0, 0] = np.nan
+        results['imgs'] = imgs
+        return results
+
+
+def poisoned_runner(tiny_synthetic, tmp_path, **hook):
+    root, meta = tiny_synthetic
+    cfg = tiny_runner_config(root, meta, tmp_path / 'nan', batch_size=2)
+    pipe = list(cfg.train_dataloader.dataset.pipeline)
+    at = [i for i, t in enumerate(pipe) if t.type == 'RawFrameDecode'][0] + 1
+    pipe.insert(at, dict(type='PoisonFramesForTest'))
+    cfg.train_dataloader.dataset.pipeline = pipe
+    cfg.custom_hooks = [dict(type='NonFiniteCheckHook', **hook)]
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    return Runner.from_cfg(cfg)
+
+
+def test_nan_inputs_stop_with_iteration_and_keys(tiny_synthetic, tmp_path):
+    runner = poisoned_runner(tiny_synthetic, tmp_path)
+    with pytest.raises(FloatingPointError,
+                       match=r"inputs at iteration 1 \(batch: \['syn_train_00"):
+        runner.train()
+
+
+def test_nan_loss_stops_before_the_update(tiny_synthetic, tmp_path):
+    runner = poisoned_runner(tiny_synthetic, tmp_path, check_inputs=False)
+    with pytest.raises(FloatingPointError,
+                       match=r"non-finite loss \(nan\) at iteration 1 "
+                       r"\(batch: \['syn_train_00"):
+        runner.train()
+    model = runner.model
+    for name, p in model.named_parameters():
+        assert torch.isfinite(p).all(), name  # the NaN step never reached them
+        assert p.grad is None or torch.isfinite(p.grad).all()
