@@ -21,8 +21,6 @@ from stadl_plugins.apis import (HOGPersonDetector, IoUTracker,
                                 nms_boxes)
 from stadl_plugins.datasets.ava_io import read_ava_csv, write_label_map
 
-ATR_CONFIG = osp.join(REPO, 'configs', 'synthetic',
-                      'slowonly-atr_r18-tiny_4x2x1-15e_synthetic-rgb.py')
 GYM = 'test_video_structuralize.mp4'
 # Person boxes read off the gym clip by eye (426x240 frames), x1, y1, x2, y2.
 GYM_PEOPLE = {
@@ -225,13 +223,32 @@ def test_inferencer_loads_weights_and_samples_like_the_test_pipeline(tiny_checkp
     assert scores.shape == (2, 7) and ((scores >= 0) & (scores <= 1)).all()
 
 
-def test_plugin_model_config_runs(tiny_checkpoint):
-    """Any toolbox config: the ATR shared-head model, freshly initialised."""
+def _stad_configs():
+    """Every synthetic STAD config of the toolbox (stock, ATR, PWC-Net necks,
+    HST-LSTM, VideoLSTM, the ACT-format variant...), whoever added it; the clip
+    recognition configs are not STAD models."""
+    import glob
+    return [p for p in sorted(glob.glob(osp.join(REPO, 'configs', 'synthetic', '*.py')))
+            if 'recognition' not in osp.basename(p)]
+
+
+@pytest.mark.parametrize('config', _stad_configs(), ids=osp.basename)
+def test_every_stad_config_runs(config, tiny_checkpoint):
+    """Any toolbox STAD config, freshly initialised, through the inferencer."""
     _, label_map = tiny_checkpoint
-    inf = STADInferencer(ATR_CONFIG, None, label_map=label_map)
-    clip = [np.full((48, 64, 3), 90 + 10 * t, np.uint8) for t in range(4)]
-    boxes, scores = inf.predict(clip, np.array([[8, 4, 40, 44]]))
+    act = 'act' in osp.basename(config)
+    if act:  # class i+1 = labels[i] of the ACT GT pickle, here as a text list
+        label_map = str(osp.join(osp.dirname(label_map), 'act_labels.txt'))
+        with open(label_map, 'w') as f:
+            f.write('\n'.join(n for _, n in SYNTH_LABELS) + '\n')
+    inf = STADInferencer(config, None, label_map=label_map)
+    if act:
+        assert inf.class_ids.tolist() == list(range(1, 8))
+    assert inf.class_names == [n for _, n in SYNTH_LABELS]
+    clip = [np.full((64, 80, 3), 60 + 10 * t, np.uint8) for t in range(inf.clip_len)]
+    boxes, scores = inf.predict(clip, np.array([[8, 4, 40, 60]]))
     assert boxes.shape == (1, 4) and scores.shape == (1, 7)
+    assert np.isfinite(scores).all()
 
 
 TINY_MMDET_CONFIG = """\

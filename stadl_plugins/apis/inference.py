@@ -152,6 +152,43 @@ def _find_pipeline(cfg) -> list:
                    'a pipeline; cannot tell how the model samples its clips')
 
 
+def read_label_names(path: str) -> dict[int, str]:
+    """Class names by model class id from a label file.
+
+    * ``.pbtxt``: AVA label map ``item { name: "..." id: N }`` (ids as in the CSV);
+    * ``.pkl``: an ACT-style GT pickle (UCF101-24, JHMDB, the synthetic ACT set):
+      ``labels[i]`` is class ``i + 1`` (0 is background);
+    * anything else: text lines ``id: name`` / ``id name``, or one name per line
+      (class ``line number``, from 1).
+
+    Raises:
+        ValueError: the file has no usable class names.
+    """
+    from stadl_plugins.datasets.ava_io import read_label_map
+    if path.endswith('.pbtxt'):
+        return read_label_map(path)
+    if path.endswith(('.pkl', '.pickle')):
+        import pickle
+        with open(path, 'rb') as f:
+            data = pickle.load(f)  # the dataset file the model was trained with
+        labels = data.get('labels') if isinstance(data, dict) else None
+        if not labels:
+            raise ValueError(f'{path}: no "labels" list (an ACT-style GT pickle)')
+        return {i + 1: str(n) for i, n in enumerate(labels)}
+    out = {}
+    with open(path) as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
+    for n, line in enumerate(lines, 1):
+        head, _, rest = line.replace(':', ' ', 1).partition(' ')
+        if head.isdigit() and rest.strip():
+            out[int(head)] = rest.strip()
+        else:
+            out[n] = line
+    if not out:
+        raise ValueError(f'{path}: no class names')
+    return out
+
+
 class STADInferencer:
     """An STAD model of this toolbox, ready to classify person boxes on clips.
 
@@ -163,8 +200,9 @@ class STADInferencer:
             unpickler (the globals of a Runner checkpoint are allow-listed by
             :mod:`stadl_plugins.compat`; a pickle that would run code is refused).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
-        label_map: ``.pbtxt`` label map ``{id: name}`` path; default: the config's
-            evaluator ``label_file`` (or the dataset's). Without one, every model
+        label_map: class names (see :func:`read_label_names`: AVA ``.pbtxt``,
+            ACT GT pickle, or text); default: the config's evaluator/dataset
+            ``label_file``, else an ACT-style ``ann_file``. Without one, every model
             class ``1..num_classes-1`` is reported as ``class_<id>``.
         frame_interval: ``'auto'`` (default: the config's interval rescaled from the
             dataset's ``fps`` to the video's), or an int used as is.
@@ -246,11 +284,11 @@ class STADInferencer:
 
     @staticmethod
     def _read_labels(label_map, cfg, dataset_cfg) -> dict[int, str]:
-        from stadl_plugins.datasets.ava_io import read_label_map
+        """``{model class id: name}`` from ``label_map`` or the config's files."""
         if label_map is not None:
             if not os.path.isfile(label_map):
                 raise FileNotFoundError(f'label map not found: {label_map}')
-            return read_label_map(label_map)
+            return read_label_names(label_map)
         candidates = []
         for key in ('test_evaluator', 'val_evaluator'):
             ev = cfg.get(key)
@@ -259,12 +297,15 @@ class STADInferencer:
                     candidates.append(e['label_file'])
         if dataset_cfg.get('label_file'):
             candidates.append(dataset_cfg['label_file'])
+        ann = dataset_cfg.get('ann_file')
+        if isinstance(ann, str) and ann.endswith(('.pkl', '.pickle')):
+            candidates.append(ann)  # ACT-style GT pickle: its 'labels' list
         for path in candidates:
             if os.path.isfile(path):
                 try:
-                    return read_label_map(path)
+                    return read_label_names(path)
                 except ValueError:
-                    continue  # e.g. a plain-text label list: fall back to ids
+                    continue  # unreadable as a label source: try the next
         return {}
 
     def interval_for(self, video_fps: float) -> int:
