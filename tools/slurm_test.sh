@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Testing on a Slurm cluster.
 #   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
+#   (CPU-only nodes: GPUS_PER_NODE=0 TASKS_PER_NODE=N; GPUS = total processes;
+#    the processes then use gloo, see docs/running_at_scale.md)
 #   tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
 set -x
 PARTITION=$1
@@ -11,10 +13,13 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
+TASKS_PER_NODE=${TASKS_PER_NODE:-$GPUS_PER_NODE}
+GRES="--gres=gpu:$GPUS_PER_NODE"
+[ "$GPUS_PER_NODE" = "0" ] && GRES=""
 PYTHON=${PYTHON:-python}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
-srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \
+srun -p "$PARTITION" --job-name="$JOB_NAME" $GRES \
+    --ntasks="$GPUS" --ntasks-per-node="$TASKS_PER_NODE" \
     --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 $SRUN_ARGS \
     "$PYTHON" -u "$ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher=slurm "${@:5}"
