@@ -6,8 +6,8 @@ import numpy as np
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Areas of ``(..., 4)`` boxes ``x1, y1, x2, y2`` (continuous coordinates, no +1)."""
-    return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * \
-        np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+    return np.maximum(boxes[..., 2] - boxes[..., 0], 0) * \
+        np.maximum(boxes[..., 3] - boxes[..., 1], 0)
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -20,12 +20,12 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])  # (n, m, 2)
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
+    wh = np.maximum(rb - lt, 0)
     inter = wh[..., 0] * wh[..., 1]
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    with np.errstate(divide='ignore', invalid='ignore'):
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    return iou
+    # small arrays are the common case (linking): avoid errstate/where overhead
+    return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64),
+                     where=union > 0)
 
 
 def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

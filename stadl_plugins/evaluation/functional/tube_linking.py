@@ -86,42 +86,43 @@ def link_video(frame_dets: dict, nframes: int, nms_thr: float = 0.6,
         list of ``(score, tube)`` with ``tube`` ``(L, 6)`` float32
         ``frame, x1, y1, x2, y2, score`` (one row per frame, gap-free).
     """
-    current = []  # each: list of (frame, det row (5,))
-    finished = []
-
-    def mean_score(t):
-        return float(np.mean([d[4] for _, d in t]))
-
+    # a tube: [list of (frame, det row (5,)), running score sum]
+    current: list = []
+    finished: list = []
     empty = np.zeros((0, 5))
     for frame in range(1, nframes + 1):
-        d = np.asarray(frame_dets.get(frame, empty), dtype=np.float64).reshape(-1, 5)
+        d = frame_dets.get(frame)
+        d = empty if d is None else np.asarray(d, dtype=np.float64).reshape(-1, 5)
         if upstream_soft_nms:
             d = _upstream_soft_nms(d, nms_thr, top_k)
-        elif len(d):
+        elif len(d) > 1:
             d = d[nms(d[:, :4], d[:, 4], nms_thr, top_k)]
-        if frame == 1 or not current:
-            current += [[(frame, row)] for row in d]
+        if not current:
+            current = [[[(frame, row)], row[4]] for row in d]
             continue
-        current.sort(key=mean_score, reverse=True)
+        # best mean score first (stable: ties keep their order)
+        current.sort(key=lambda t: -t[1] / len(t[0]))
+        if len(d):
+            last = np.array([t[0][-1][1][:4] for t in current])
+            ok = pairwise_iou(last, d[:, :4]) >= link_iou  # (tubes, dets)
         free = np.ones(len(d), dtype=bool)
-        last = np.array([t[-1][1][:4] for t in current]) if current else empty[:, :4]
-        ious = pairwise_iou(last, d[:, :4]) if len(d) else np.zeros((len(current), 0))
         still = []
         for it, t in enumerate(current):
-            cand = np.flatnonzero(free & (ious[it] >= link_iou))
-            if cand.size:
+            cand = np.flatnonzero(free & ok[it]) if len(d) else ()
+            if len(cand):
                 j = cand[np.argmax(d[cand, 4])]
                 free[j] = False
-                t.append((frame, d[j]))
+                t[0].append((frame, d[j]))
+                t[1] += d[j, 4]
                 still.append(t)
             else:
                 finished.append(t)
-        current = still + [[(frame, row)] for row in d[free]]
+        current = still + [[[(frame, row)], row[4]] for row in d[free]]
     finished += current
 
     out = []
-    for t in finished:
-        score = mean_score(t)
+    for t, total in finished:
+        score = float(total / len(t))
         if score < min_score:
             continue
         begin, end = t[0][0], t[-1][0]
