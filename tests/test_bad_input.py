@@ -2,6 +2,7 @@
 ava_io); legitimate skips are counted and reported; NaN/inf inputs or losses stop
 training (NonFiniteCheckHook) with the iteration and the batch keys, before the
 weights are touched."""
+import os
 import os.path as osp
 import pickle
 import re
@@ -184,3 +185,34 @@ def test_nan_loss_stops_before_the_update(tiny_synthetic, tmp_path):
     for name, p in model.named_parameters():
         assert torch.isfinite(p).all(), name  # the NaN step never reached them
         assert p.grad is None or torch.isfinite(p.grad).all()
+
+
+def _videos(tiny_synthetic, tmp_path, corrupt):
+    """One mp4 per training video id (written with OpenCV), one of them corrupt."""
+    import cv2
+    vids = tmp_path / 'videos'
+    vids.mkdir(parents=True)
+    for vid in ('syn_train_000', 'syn_train_001'):
+        path = str(vids / f'{vid}.mp4')
+        if vid == corrupt:
+            with open(path, 'wb') as f:
+                f.write(b'\x00\x00\x00\x18ftypmp42' + b'garbage' * 100)
+            continue
+        w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 10, (32, 24))
+        for _ in range(5):
+            w.write(np.zeros((24, 32, 3), np.uint8))
+        w.release()
+    return str(vids)
+
+
+def test_corrupt_video_file_names_the_file(tiny_synthetic, tmp_path):
+    good = _videos(tiny_synthetic, tmp_path / 'ok', corrupt=None)
+    assert len(build(tiny_synthetic, use_frames=False,
+                     data_prefix=dict(img=good))) == 10
+    vids = _videos(tiny_synthetic, tmp_path, corrupt='syn_train_001')
+    with pytest.raises(AVAFormatError, match=r'syn_train_001.mp4 cannot be decoded'):
+        build(tiny_synthetic, use_frames=False, data_prefix=dict(img=vids))
+    os.remove(osp.join(vids, 'syn_train_001.mp4'))
+    with pytest.raises(AVAFormatError, match=r'video file .*syn_train_001\[.ext\] '
+                       'is missing'):
+        build(tiny_synthetic, use_frames=False, data_prefix=dict(img=vids))

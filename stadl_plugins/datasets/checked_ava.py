@@ -20,6 +20,7 @@ dataset crashes on it later in the pipeline) is left out. ``skipped`` holds
 """
 from __future__ import annotations
 
+import glob
 import os.path as osp
 import pickle
 import warnings
@@ -114,7 +115,7 @@ class CheckedAVADataset(AVADataset):
 
     def load_data_list(self) -> list[dict]:
         data_list = super().load_data_list()
-        kept = []
+        kept, checked_videos = [], {}
         for info in data_list:
             key = info['img_key']
             props = (self._proposals_checked or {}).get(key)
@@ -123,14 +124,32 @@ class CheckedAVADataset(AVADataset):
                 continue
             if 'frame_dir' in info:
                 path = osp.join(info['frame_dir'], self._keyframe_name(info))
-                what = 'frame file'
+                if not osp.isfile(path):
+                    raise AVAFormatError(f'{self.ann_file}: keyframe {key}: frame '
+                                         f'file {path} is missing')
             else:  # use_frames=False: one video file per video id
-                path, what = info['filename'], 'video file'
-            if not osp.isfile(path):
-                raise AVAFormatError(
-                    f'{self.ann_file}: keyframe {key}: {what} {path} is missing')
+                self._check_video(info['filename'], key, checked_videos)
             kept.append(info)
         return kept
+
+    def _check_video(self, path: str, key: str, checked: dict) -> None:
+        """The video exists (``path`` or ``path.<ext>``) and its frames decode."""
+        if path in checked:
+            return
+        found = path if osp.isfile(path) else next(
+            iter(sorted(glob.glob(glob.escape(path) + '.*'))), None)
+        if found is None:
+            raise AVAFormatError(f'{self.ann_file}: keyframe {key}: video file '
+                                 f'{path}[.ext] is missing')
+        import cv2
+        cap = cv2.VideoCapture(found)
+        ok = cap.isOpened() and cap.read()[0]
+        cap.release()
+        if not ok:
+            raise AVAFormatError(f'{self.ann_file}: keyframe {key}: video file '
+                                 f'{found} cannot be decoded (corrupt or an '
+                                 'unsupported codec)')
+        checked[path] = found
 
     def _keyframe_name(self, info: dict) -> str:
         # SampleAVAFrames: center_index = fps * (timestamp - timestamp_start) + 1
