@@ -1,1 +1,2 @@
 """Person tracks: linking per-frame detections into tracks."""
+from . import linking  # noqa: F401  greedy online IoU linking, track files
