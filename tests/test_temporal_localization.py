@@ -158,6 +158,14 @@ def test_tubes_go_into_video_map():
     res = video_map(gt, tubes, ['v'], thresholds=(0.5,), ranges=())
     assert res['v_map@0.5'] == pytest.approx(100.0)
 
+    # class 0 covers 40 % of the video: a short class; class 1 has no GT at all
+    from stadl_plugins.localization.temporal import short_class_report, short_classes
+    assert short_classes(gt) == [0]
+    rep = short_class_report(gt, tubes, ['v'], 0.5)
+    assert rep['short'] == ['a'] and rep['mAP_short'] == pytest.approx(100.0)
+    gt['gttubes']['v'][0] = [np.c_[np.arange(1, 61), np.tile([5, 5, 25, 35], (60, 1))]]
+    assert short_classes(gt) == []
+
 
 def test_bad_input_errors():
     with pytest.raises(ValueError, match='boxes must be'):

@@ -64,7 +64,7 @@ from stadl_plugins.evaluation.functional.video_ap import tube_iou
 
 __all__ = ['median_smooth', 'median_threshold_mask', 'threshold_segments', 'viterbi_segments',
            'topk_segment_means', 'st_iou_one_to_many', 'st_nms',
-           'localize_tracks', 'localize_tracks_naive']
+           'localize_tracks', 'localize_tracks_naive', 'short_classes', 'short_class_report']
 
 
 def _check_tracks(scores, boxes, lengths, start_frames, videos):
@@ -457,3 +457,36 @@ def _viterbi_1d(s, switch_penalty, eps=1e-6):
         lab[k] = st == 1
         st = back[k, st]
     return lab
+
+
+def short_classes(gt: dict, videos=None, max_coverage: float = 0.5) -> list:
+    """Class indices whose GT actions cover less than ``max_coverage`` of their video
+    on average (the paper's "short classes", Table 6-7: < half of the video).
+
+    Args:
+        gt: ACT-schema GT dict; videos: videos to consider (default: all).
+    """
+    videos = list(gt['nframes']) if videos is None else videos
+    out = []
+    for c in range(len(gt['labels'])):
+        cov = [len(t) / gt['nframes'][v] for v in videos
+               for t in gt['gttubes'].get(v, {}).get(c, [])]
+        if cov and float(np.mean(cov)) < max_coverage:
+            out.append(c)
+    return out
+
+
+def short_class_report(gt: dict, tubes: dict, videos: list, iou_thr: float = 0.3,
+                       max_coverage: float = 0.5) -> dict:
+    """Per-class video-AP with the short-class mean (paper Table 6 ``mAP-short``).
+
+    Returns:
+        dict ``mAP``, ``mAP_short`` (nan without short classes), ``per_class``
+        ``{name: AP %}``, ``short`` (names of the short classes).
+    """
+    from stadl_plugins.evaluation.functional.video_ap import video_ap
+    res = video_ap(gt, tubes, videos, iou_thr)
+    short = [gt['labels'][c] for c in short_classes(gt, videos, max_coverage)]
+    vals = [res['per_class'][n] for n in short if n in res['per_class']]
+    return dict(mAP=res['mAP'], mAP_short=float(np.mean(vals)) if vals else float('nan'),
+                per_class=dict(res['per_class']), short=short)
