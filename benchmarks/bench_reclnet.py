@@ -168,8 +168,8 @@ def reclnet_synthetic(quick: bool, out_dir: str) -> Section:
     from stadl_plugins.tracking.linking import tracks_to_arrays
 
     seeds = (0, 1) if quick else (0, 1, 2)
-    n_train, n_test, seconds = (8, 4, 12) if quick else (24, 12, 12)
-    epochs, dim, fc, mem = (15, 32, 64, 32) if quick else (30, 32, 64, 32)
+    n_train, n_test, seconds = (8, 4, 12) if quick else (16, 8, 12)
+    epochs, dim, fc, mem = (15, 32, 64, 32) if quick else (20, 32, 64, 32)
     thrs = (0.1, 0.2, 0.3, 0.5)
 
     class PerFrameLinear(nn.Module):  # the "CNN" row: per-frame scores, no context
@@ -194,6 +194,7 @@ def reclnet_synthetic(quick: bool, out_dir: str) -> Section:
                  ('GRU fusion layer', 'rgb+flow', 'fusion_layer', 'threshold')]
     results = {k: [] for k in range(len(rows_spec))}
     acc = {k: [] for k in range(len(rows_spec))}
+    curves = {}  # first seed: per-frame probabilities for the score-curve plot
     for seed in seeds:
         gt = synthetic_gt_from_geometry(n_train, n_test, seconds, seed)
         c = len(gt['labels'])
@@ -214,6 +215,8 @@ def reclnet_synthetic(quick: bool, out_dir: str) -> Section:
                 for s in full:
                     full[s][i, :lengths[i]] = d[f'feat_{s}'][k, :lengths[i]]
                 labels[i, :lengths[i]] = d['labels'][k, :lengths[i]]
+        if seed == seeds[0]:
+            first_labels, first_lengths = labels, lengths
         streams = {}
         for s in ('rgb', 'flow'):
             streams[s] = _train_model(RecLNet(c, {s: dim}, fc, mem, 'gru'), train[s],
@@ -244,11 +247,16 @@ def reclnet_synthetic(quick: bool, out_dir: str) -> Section:
             m.eval()
             with torch.no_grad():
                 probs = m({s: torch.from_numpy(full[s]) for s in full}).numpy()
+            if seed == seeds[0] and method == 'threshold' and stream == 'rgb':
+                curves[rows_spec[k][0]] = probs
             valid = labels >= 0
             acc[k].append(100 * float(np.mean(probs.argmax(-1)[valid] == labels[valid])))
             tubes = localize_tracks(probs[..., 1:], boxes, lengths, starts, videos,
                                     method=method, switch_penalty=2.0)
             results[k].append(video_map(gt, tubes, test_v, thresholds=thrs, ranges=()))
+    plots = []
+    if out_dir and curves:
+        plots.append(_plot_curves(curves, first_labels, first_lengths, out_dir))
     rows = []
     for k, (name, stream, _, method) in enumerate(rows_spec):
         cells = [f'{np.mean(acc[k]):.1f} ± {np.std(acc[k]):.1f}']
@@ -270,8 +278,38 @@ def reclnet_synthetic(quick: bool, out_dir: str) -> Section:
                      f'over seeds {list(seeds)} (new videos and features per seed).'),
         header=['model', 'features', 'localization', 'frame acc %'] +
                [f'v-mAP@{t:g}' for t in thrs],
-        rows=rows)
+        rows=rows, plots=plots)
+
+
+def _plot_curves(curves, labels, lengths, out_dir, name='reclnet_score_curves.png'):
+    """Paper Fig. 3 style: score of the true action along test tracks, per model,
+    GT frames of that action shaded; the three tracks with most label changes."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    changes = [(np.count_nonzero(np.diff(labels[i, :lengths[i]])), i)
+               for i in range(len(labels))]
+    picks = [i for _, i in sorted(changes, reverse=True)[:3]]
+    fig, axes = plt.subplots(len(picks), 1, figsize=(8, 2.2 * len(picks)), squeeze=False)
+    for ax, i in zip(axes[:, 0], picks):
+        lab = labels[i, :lengths[i]]
+        acts = lab[lab > 0]
+        c = int(np.bincount(acts).argmax()) if len(acts) else 1
+        t = np.arange(lengths[i])
+        ax.fill_between(t, 0, 1, where=lab == c, color='0.85', step='mid', label='GT')
+        for model, probs in curves.items():
+            ax.plot(t, probs[i, :lengths[i], c], label=model)
+        ax.axhline(0.1, color='k', lw=0.5, ls='--')
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f'track {i}, class {c - 1}')
+    axes[0, 0].legend(fontsize=7, ncol=3)
+    axes[-1, 0].set_xlabel('frame in track')
+    fig.tight_layout()
+    os.makedirs(out_dir, exist_ok=True)
+    fig.savefig(os.path.join(out_dir, name), dpi=80)
+    plt.close(fig)
+    return name
 
 
 if __name__ == '__main__' and '--synthetic' in sys.argv:
-    print(reclnet_synthetic('--quick' in sys.argv, '.').to_markdown())
+    print(reclnet_synthetic('--quick' in sys.argv, '/tmp/bench_reclnet_out').to_markdown())
