@@ -28,7 +28,7 @@ def _label_map(tmp_path):
     ('vid_a,0902,0.1,0.2,abc,0.9,12,0.5\n', 'non-numeric'),
     ('vid_a,0902,0.1,0.2,1.5,0.9,12,0.5\n', r'not normalised to \[0, 1\]'),
     ('vid_a,0902,0.5,0.2,0.5,0.9,12,0.5\n', 'x1 >= x2'),
-    ('vid_a,0902,0.1,0.2,0.5,0.9,12,nan\n', 'not finite'),
+    ('vid_a,0902,0.1,0.2,0.6,0.9,12,nan\n', 'not finite'),
     ('vid_a,0902,0.1,0.2,0.5,0.9,13,0.5\n', 'not in the label map'),
     ('vid_a,0901,0.1,0.2,0.5,0.9,12,0.5\n', 'outside 902-1798'),
     ('vid_z,0902,0.1,0.2,0.5,0.9,12,0.5\n', 'not in the evaluated set'),
@@ -41,17 +41,30 @@ def test_validator_rejects_with_file_and_line(tmp_path, bad, match):
         validate_ava_submission(str(f), _label_map(tmp_path), timestamp_range=(902, 1798),
                                 videos=['vid_a', 'vid_b'])
     assert f'{f}:{line}:' in str(exc.value)
+    assert str(exc.value).startswith('1 problem(s)')
 
 
-def test_validator_accepts_and_warns(tmp_path):
+def test_validator_reports_every_problem_with_its_line(tmp_path):
     f = tmp_path / 'sub.csv'
-    rows = [('vid_a', 902, 0.1, 0.1, 0.5, 0.5, 12, 0.5 + i / 1000) for i in range(51)]
+    rows = [('vid_a', 902, 0.1, 0.1, 0.5, 0.5 + i / 1000, 12, 0.5) for i in range(51)]
     write_submission(rows, str(f))
+    text = f.read_text()
+    f.write_text(text + text.splitlines()[0] + '\n'  # a duplicate row
+                 + 'vid_c,0903,0.1,0.1,0.5,0.5,12,0.5\n'  # an unexpected keyframe
+                 + 'vid_a,0902,0.1,0.1,0.5,0.5,99,0.5\n')  # an unknown action
     rep = validate_ava_submission(str(f), _label_map(tmp_path),
-                                  expected_keys=[('vid_a', 902), ('vid_b', 905)])
-    assert rep.num_rows == 51 and rep.num_keyframes == 1
-    assert any('more than 50 rows' in w for w in rep.warnings)
+                                  expected_keys=[('vid_a', 902), ('vid_b', 905)],
+                                  raise_on_error=False)
+    errs = '\n'.join(rep.errors)
+    assert len(rep.errors) == 4, errs
+    assert f'{f}:52: duplicate of line 1' in errs
+    assert f'{f}:53: keyframe vid_c,903 is not an expected keyframe' in errs
+    assert f'{f}:54: action id 99 is not in the label map' in errs
+    assert 'keyframe vid_a,902 has 53 rows' in errs
     assert any('1 expected keyframes have no detection' in w for w in rep.warnings)
+    with pytest.raises(SubmissionError, match='4 problem'):
+        validate_ava_submission(str(f), _label_map(tmp_path),
+                                expected_keys=[('vid_a', 902), ('vid_b', 905)])
     (tmp_path / 'empty.csv').write_text('')
     with pytest.raises(SubmissionError, match='no detections'):
         validate_ava_submission(str(tmp_path / 'empty.csv'))
@@ -119,3 +132,32 @@ def test_cli_make_validate_and_eval_dump(tmp_path):
     assert val(r3.stdout, 'overall') != pytest.approx(stock['overall'], abs=1e-4)
     assert 'per_class/' in r2.stdout
     assert osp.exists(tmp_path / 'res.json')
+
+
+def test_end_to_end_model_to_submission_to_evaluator(tiny_synthetic, tmp_path):
+    """Trained-for-real model -> inference -> in-memory metric and submission CSV
+    -> validator passes -> the CSV evaluated offline equals the in-memory metric."""
+    from mmengine.runner import Runner
+
+    from conftest import tiny_runner_config
+    from stadl_plugins.evaluation.submission import evaluate_submission
+    root, meta = tiny_synthetic
+    cfg = tiny_runner_config(root, meta, tmp_path)
+    ev = cfg.test_evaluator
+    out = tmp_path / 'sub.csv'
+    cfg.test_evaluator = dict(type='AVAFrameAPMetric', ann_file=ev.ann_file,
+                              exclude_file=ev.exclude_file, label_file=ev.label_file,
+                              protocol='activitynet', outfile=str(out), zip_file=True)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    keys = [(d['video_id'], d['timestamp'])
+            for d in (runner.test_dataloader.dataset.get_data_info(i)
+                      for i in range(len(runner.test_dataloader.dataset)))]
+    rep = validate_ava_submission(str(out), ev.label_file, expected_keys=keys)
+    assert rep.num_rows == metrics['mAP/submission_rows'] > 0
+    assert osp.exists(str(out) + '.zip')
+    offline = evaluate_submission(str(out), ev.ann_file, ev.label_file, ev.exclude_file)
+    assert offline['mAP'] == metrics['mAP/overall']
+    for g in ('person_movement', 'object_manipulation', 'person_interaction'):
+        assert offline[g] == pytest.approx(metrics[f'mAP/{g}'], nan_ok=True, abs=0)

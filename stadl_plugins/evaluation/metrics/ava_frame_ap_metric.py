@@ -12,7 +12,7 @@ from mmengine.logging import MMLogger
 
 from ...datasets.ava_io import img_key, read_ava_csv, read_label_map
 from ...registry import METRICS
-from ..functional.ava_frame_ap import ava_frame_ap, csv_round
+from ..functional.ava_frame_ap import ava_frame_ap_flat, csv_round
 from ..submission import detection_rows, validate_ava_submission, write_submission
 
 
@@ -61,6 +61,7 @@ class AVAFrameAPMetric(BaseMetric):
         outfile: if set, also write the predictions as a leaderboard CSV (50 rows
             per keyframe at most, label-map ids only) and validate it.
         format_only: only write ``outfile`` (test set without GT).
+        zip_file: also write ``outfile + '.zip'`` (what the evaluation server takes).
     """
     default_prefix: Optional[str] = 'mAP'
 
@@ -69,6 +70,7 @@ class AVAFrameAPMetric(BaseMetric):
                  num_classes: int = 81, custom_classes=None,
                  protocol: str = 'mmaction', per_class: bool = True,
                  outfile: Optional[str] = None, format_only: bool = False,
+                 zip_file: bool = False,
                  collect_device: str = 'cpu', prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if tuple(options) != ('mAP', ):
@@ -86,6 +88,7 @@ class AVAFrameAPMetric(BaseMetric):
         self.per_class = per_class
         self.outfile = outfile
         self.format_only = format_only
+        self.zip_file = zip_file
         self.label_map = read_label_map(label_file)
         if self.custom_classes:
             missing = [c for c in self.custom_classes if c not in self.label_map]
@@ -118,33 +121,51 @@ class AVAFrameAPMetric(BaseMetric):
     def _action_id(self, col: int) -> int:
         return self.custom_classes[col - 1] if self.custom_classes else col
 
-    def _detections(self, results) -> dict:
-        """``{key: (boxes, action ids, scores)}``; rows ordered as AVAMetric's CSV."""
-        per_key = OrderedDict()
+    def _detections(self, results):
+        """Flat (box, action) rows in the order of AVAMetric's CSV.
+
+        Returns:
+            ``(keys, key_of_row, boxes (N, 4), action ids (N,), scores (N,))``;
+            per sample, rows go class by class, box by box, as ``results2csv``
+            writes them.
+        """
+        keys, key_index = [], {}
+        k_rows, b_rows, l_rows, s_rows = [], [], [], []
+        ids = np.asarray(self.custom_classes if self.custom_classes else
+                         range(1, self.num_classes))
         for r in results:
             key = img_key(r['video_id'], r['timestamp'])
-            boxes, scores = r['bboxes'], r['scores']
-            rows_b, rows_l, rows_s = per_key.setdefault(key, ([], [], []))
-            for col in range(1, self.num_classes):
-                sel = scores[:, col] > self.action_thr
-                if not sel.any():
-                    continue
-                rows_b.append(boxes[sel, :4])
-                rows_l.append(np.full(int(sel.sum()), self._action_id(col)))
-                rows_s.append(scores[sel, col])
-        dets = OrderedDict()
-        for key, (b, lab, s) in per_key.items():
-            if not b:
-                continue
-            b, lab, s = np.concatenate(b), np.concatenate(lab), np.concatenate(s)
-            if self.protocol == 'mmaction':  # AVAMetric goes through a '%.4f' CSV
-                b, s = csv_round(b), csv_round(s)
-            dets[key] = (b, lab, s)
-        return dets
+            if key not in key_index:
+                key_index[key] = len(keys)
+                keys.append(key)
+            sc = r['scores'][:, 1:self.num_classes]
+            col, box = np.nonzero((sc > self.action_thr).T)  # class-major order
+            k_rows.append(np.full(len(col), key_index[key]))
+            b_rows.append(r['bboxes'][box, :4])
+            l_rows.append(ids[col])
+            s_rows.append(sc[box, col])
+        if not k_rows:
+            return keys, np.zeros(0, int), np.zeros((0, 4)), np.zeros(0, int), \
+                np.zeros(0)
+        key_of_row = np.concatenate(k_rows)
+        boxes = np.concatenate(b_rows).astype(np.float64)
+        labels = np.concatenate(l_rows)
+        scores = np.concatenate(s_rows).astype(np.float64)
+        # AVAMetric writes '%.4f' and reads it back; the ActivityNet evaluator reads
+        # the same 4-decimal submission files, so both protocols round alike
+        boxes, scores = csv_round(boxes), csv_round(scores)
+        # rows of one key may come from several results (stock appends them):
+        # group by key, keeping input order within a key
+        order = np.argsort(key_of_row, kind='stable')
+        return keys, key_of_row[order], boxes[order], labels[order], scores[order]
 
     def _ground_truth(self) -> OrderedDict:
+        return self._read_gt(self.ann_file)
+
+    @staticmethod
+    def _read_gt(ann_file) -> OrderedDict:
         gt = OrderedDict()
-        for row in read_ava_csv(self.ann_file):
+        for row in read_ava_csv(ann_file):
             b, lab = gt.setdefault(img_key(row.video_id, row.timestamp), ([], []))
             b.append(row.box)
             lab.append(row.action_id)
@@ -161,7 +182,7 @@ class AVAFrameAPMetric(BaseMetric):
                  for r in results], num_classes=self.num_classes,
                 action_thr=self.action_thr, custom_classes=self.custom_classes,
                 label_ids=set(self.label_map), max_per_keyframe=50)
-            write_submission(rows, self.outfile)
+            write_submission(rows, self.outfile, zip_file=self.zip_file)
             report = validate_ava_submission(self.outfile, self.label_file)
             logger.info(f'submission written: {report.summary()}')
             out['submission_rows'] = report.num_rows
@@ -171,10 +192,9 @@ class AVAFrameAPMetric(BaseMetric):
             raise ValueError('ann_file=None: nothing to evaluate against; use '
                              'format_only=True with outfile=... for a test set')
         class_ids = self.custom_classes or sorted(self.label_map)
-        res = ava_frame_ap(self._ground_truth(), self._detections(results), class_ids,
-                           excluded=_read_excluded(self.exclude_file),
-                           protocol=self.protocol,
-                           class_names=self.label_map)
+        res = ava_frame_ap_flat(self._ground_truth(), *self._detections(results),
+                                class_ids, excluded=_read_excluded(self.exclude_file),
+                                protocol=self.protocol, class_names=self.label_map)
         out['overall'] = res['mAP']
         for g in ('person_movement', 'object_manipulation', 'person_interaction'):
             out[g] = res[g]
