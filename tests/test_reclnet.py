@@ -137,7 +137,16 @@ def _runner_cfg(config, out, gt_file, work_dir, epochs):
     return cfg
 
 
-def test_runner_trains_reclnet_and_tubes_go_to_video_map(track_features, tmp_path):
+@pytest.fixture
+def one_thread():
+    """Tiny GRUs run faster on one thread; with more, a busy 2-core machine stalls."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_runner_trains_reclnet_and_tubes_go_to_video_map(track_features, tmp_path, one_thread):
     from mmengine.runner import Runner
 
     from stadl_plugins.evaluation.functional.video_ap import video_map
