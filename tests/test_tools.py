@@ -50,6 +50,15 @@ def test_train_and_test_cli_with_dump(tiny_config_file, tmp_path):
         preds = pickle.load(f)
     assert preds and 'pred_instances' in preds[0]
     assert preds[0]['pred_instances']['scores'].shape[1] == 81
+    # --format-only: the leaderboard CSV (+ zip) instead of metrics
+    sub = str(tmp_path / 'sub.csv')
+    res = run([sys.executable, osp.join(REPO, 'tools', 'test.py'), tiny_config_file,
+               ckpt, '--work-dir', work, '--format-only', sub, '--zip'],
+              cwd=str(tmp_path))
+    from stadl_plugins.evaluation import validate_ava_submission
+    rep = validate_ava_submission(sub, label_map=None)
+    assert rep.num_rows > 0 and osp.exists(sub + '.zip')
+    assert 'mAP/overall' not in res.stdout + res.stderr
     # --resume continues from the last checkpoint in the work dir
     run([sys.executable, osp.join(REPO, 'tools', 'train.py'), tiny_config_file,
          '--work-dir', work, '--resume', '--cfg-options', 'train_cfg.max_epochs=2'],

@@ -1,6 +1,7 @@
 """Test a checkpoint (the flags of MMAction2's tools/test.py).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump RESULT.pkl]
+        [--format-only SUBMISSION.csv [--zip]]
         [--cfg-options k=v ...] [--show-dir DIR] [--show] [--interval N]
         [--wait-time S] [--launcher none|pytorch|slurm|mpi]
 """
@@ -21,6 +22,13 @@ def parse_args(argv=None):
     p.add_argument('--dump', type=str,
                    help='dump predictions to a pickle file (for offline evaluation '
                    'or a submission CSV)')
+    p.add_argument('--format-only', metavar='CSV',
+                   help='only write the AVA/ActivityNet submission CSV (test set '
+                   'without GT): the evaluator becomes AVAFrameAPMetric(format_only) '
+                   "with the config evaluator's label_file / num_classes / "
+                   'custom_classes')
+    p.add_argument('--zip', action='store_true',
+                   help='with --format-only: also write CSV.zip')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value (xxx=yyy format)')
     p.add_argument('--show-dir', help='directory for visualised predictions')
@@ -51,6 +59,18 @@ def merge_args(cfg, args):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if args.format_only:
+        evs = cfg.test_evaluator if isinstance(cfg.test_evaluator, (list, tuple)) \
+            else [cfg.test_evaluator]
+        src = next((e for e in evs if 'label_file' in e), None)
+        if src is None:
+            raise KeyError('--format-only needs a test_evaluator with label_file '
+                           '(an AVA config)')
+        cfg.test_evaluator = dict(
+            type='AVAFrameAPMetric', ann_file=None, exclude_file=None,
+            label_file=src['label_file'], num_classes=src.get('num_classes', 81),
+            custom_classes=src.get('custom_classes'), outfile=args.format_only,
+            format_only=True, zip_file=args.zip)
     if args.dump is not None:
         assert args.dump.endswith(('.pkl', '.pickle')), \
             '--dump must name a .pkl or .pickle file'
