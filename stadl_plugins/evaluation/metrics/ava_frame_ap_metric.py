@@ -13,6 +13,7 @@ from mmengine.logging import MMLogger
 from ...datasets.ava_io import img_key, read_ava_csv, read_label_map
 from ...registry import METRICS
 from ..functional.ava_frame_ap import ava_frame_ap_flat, csv_round
+from ..offline import as_numpy
 from ..submission import detection_rows, validate_ava_submission, write_submission
 
 
@@ -106,12 +107,7 @@ class AVAFrameAPMetric(BaseMetric):
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for ds in data_samples:
             pred = ds['pred_instances']
-            boxes = pred['bboxes']
-            scores = pred['scores']
-            boxes = boxes.detach().cpu().numpy() if hasattr(boxes, 'detach') else \
-                np.asarray(boxes)
-            scores = scores.detach().cpu().numpy() if hasattr(scores, 'detach') else \
-                np.asarray(scores)
+            boxes, scores = as_numpy(pred['bboxes']), as_numpy(pred['scores'])
             self.results.append(dict(video_id=ds['video_id'],
                                      timestamp=int(ds['timestamp']),
                                      bboxes=boxes.astype(np.float32),

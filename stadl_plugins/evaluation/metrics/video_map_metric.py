@@ -13,6 +13,7 @@ from ...registry import METRICS
 from ..functional.act_frame_ap import act_frame_ap, split_videos
 from ..functional.tube_linking import link_tubes
 from ..functional.video_ap import VIDEO_IOU_THRS, video_map
+from ..offline import as_numpy
 
 
 @METRICS.register_module()
@@ -82,11 +83,7 @@ class VideoMAPMetric(BaseMetric):
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for ds in data_samples:
             pred = ds['pred_instances']
-            boxes, scores = pred['bboxes'], pred['scores']
-            boxes = boxes.detach().cpu().numpy() if hasattr(boxes, 'detach') else \
-                np.asarray(boxes)
-            scores = scores.detach().cpu().numpy() if hasattr(scores, 'detach') else \
-                np.asarray(scores)
+            boxes, scores = as_numpy(pred['bboxes']), as_numpy(pred['scores'])
             self.results.append((self.video_name(ds['video_id']), int(ds['timestamp']),
                                  boxes.astype(np.float32), scores.astype(np.float32)))
 
