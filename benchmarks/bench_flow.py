@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +30,24 @@ def correlation_unfold(f1, f2, d=4):
     return torch.einsum('bchw,bckhw->bkhw', f1, cols) / C
 
 
+def _timed_fwd(fn, f1, f2, dev):
+    t = time.perf_counter()
+    with torch.no_grad():
+        fn(f1, f2)
+    if dev == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def _timed_fwd_bwd(fn, f1, f2, dev):
+    f1.grad = f2.grad = None
+    t = time.perf_counter()
+    fn(f1, f2).sum().backward()
+    if dev == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
 def _mb(n_floats):
     return n_floats * 4 / 2 ** 20
 
@@ -35,7 +56,12 @@ def _mb(n_floats):
 def flow_correlation(quick: bool, out_dir: str) -> Section:
     from stadl_plugins.models.flow.correlation import correlation, correlation_shift_loop
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
-    reps = 3 if quick else 7
+    reps = 5 if quick else 15
+    threads = torch.get_num_threads()
+    if dev == 'cpu':
+        # one thread: on a shared machine, OpenMP threads waiting for a busy core
+        # make multi-threaded timings jump by 10x; one thread degrades evenly
+        torch.set_num_threads(1)
     rows = []
     methods = [('ours (tiled block products)', correlation),
                ('pad-shift-multiply loop', correlation_shift_loop),
@@ -47,23 +73,21 @@ def flow_correlation(quick: bool, out_dir: str) -> Section:
             f2 = torch.randn(batch, C, S, S, device=dev, requires_grad=True)
             ref = correlation_shift_loop(f1, f2).detach()
             times = {}
+            errs = {}
             for name, fn in methods:
                 out = fn(f1, f2)
-                err = float((out.detach() - ref).abs().max())
-
-                def fwd():
-                    with torch.no_grad():
-                        fn(f1, f2)
-                    if dev == 'cuda':
-                        torch.cuda.synchronize()
-
-                def fwd_bwd():
-                    f1.grad = f2.grad = None
-                    fn(f1, f2).sum().backward()
-                    if dev == 'cuda':
-                        torch.cuda.synchronize()
-                t_f, t_fb = time_fn(fwd, reps), time_fn(fwd_bwd, reps)
+                errs[name] = float((out.detach() - ref).abs().max())
+            # round-robin: every method is timed once per round, so load changes on
+            # a shared machine hit all of them alike; median over the rounds
+            samples = {name: ([], []) for name, _ in methods}
+            for _ in range(reps + 1):
+                for name, fn in methods:
+                    samples[name][0].append(_timed_fwd(fn, f1, f2, dev))
+                    samples[name][1].append(_timed_fwd_bwd(fn, f1, f2, dev))
+            for name, fn in methods:
+                t_f, t_fb = (float(np.median(v[1:])) for v in samples[name])  # 1st = warm-up
                 times[name] = (t_f, t_fb)
+                err = errs[name]
                 # transient memory beyond the output (analytic, float32)
                 out_n = batch * 81 * S * S
                 if name.startswith('ours'):
@@ -81,10 +105,12 @@ def flow_correlation(quick: bool, out_dir: str) -> Section:
             for r in rows[-3:]:
                 r.insert(5, loop_fb / (r[4] / 1e3))
                 r.insert(5, loop_f / (r[3] / 1e3))
+    torch.set_num_threads(threads)
     return Section(
         title='Cost volume: ours vs pad-shift-multiply loop vs unfold/einsum',
         description=(f'max_displacement 4 (81 channels), mean normalisation, device {dev}, '
-                     f'median of {reps} runs. Speed-up = loop time / method time (same '
+                     f'{"one torch thread, " if dev == "cpu" else ""}median of {reps} rounds in '
+                     'which every method runs once (round-robin). Speed-up = loop time / method time (same '
                      'inputs, same run). Max |diff| is against the loop. Extra memory is '
                      'the analytic size of the transient tensors of one call beyond the '
                      'output (ours: one row of 8x8 tiles at a time).'),

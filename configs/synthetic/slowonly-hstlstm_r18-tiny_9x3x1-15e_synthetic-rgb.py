@@ -4,9 +4,9 @@
 # micro-steps of each second, layer 2 pools them per second with attention.
 # RoI pooling reads the concatenation keyframe appearance + backbone + HST-LSTM
 # (paper Fig. 5). Same data and schedule as the quickstart.
-_base_ = ['./slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
+# The clip comes from the stock 9x3x1 baseline config, which differs only by the neck.
+_base_ = ['./slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py']
 
-clip_len, frame_interval = 9, 3  # 3 seconds x 3 micro-steps
 hstlstm = dict(
     type='HSTLSTMNeck',
     in_channels=64,  # SlowOnly-R18 at base width 8
@@ -18,21 +18,3 @@ hstlstm = dict(
 model = dict(
     neck=hstlstm,
     roi_head=dict(bbox_head=dict(in_channels=64 + 64 + 16)))
-
-train_pipeline = [
-    dict(type='SampleAVAFrames', clip_len=clip_len, frame_interval=frame_interval),
-    dict(type='RawFrameDecode'),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='FormatShape', input_format='NCTHW', collapse=True),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='SampleAVAFrames', clip_len=clip_len, frame_interval=frame_interval,
-         test_mode=True),
-    dict(type='RawFrameDecode'),
-    dict(type='FormatShape', input_format='NCTHW', collapse=True),
-    dict(type='PackActionInputs')
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = val_dataloader

@@ -24,9 +24,10 @@ run at matrix-multiply speed instead of memory speed. The backward pass is
 written out the same way (two block products per tile row), so autograd saves
 only the two inputs.
 
-Memory: the output ``B*(2d+1)^2*H*W`` plus, per row of tiles (the loop runs over
-tile rows), transients of ``B*W*tile*(tile+2d)^2`` (the block products) and
-``B*C*W*(tile+2d)^2/tile`` (the ``f2`` windows); nothing of size
+Memory: the output ``B*(2d+1)^2*H*W`` plus, per step of the loop over rows of
+tiles, transients of ``B*W*tile*(tile+2d)^2`` per tile row (the block products) and
+``B*C*W*(tile+2d)^2/tile`` (the ``f2`` windows); a step takes as many tile rows as
+keep the block products within the size of the output. Nothing of size
 ``B*C*(2d+1)^2*H*W`` is ever allocated.
 """
 from __future__ import annotations
@@ -90,6 +91,15 @@ class BandedCorrelation(torch.autograd.Function):
                                 block.storage_offset())
 
     @staticmethod
+    def _rows_per_step(B, K, tile, n_y, n_x):
+        """Rows of tiles per block product: as many as keep the block transient
+        (``B*rows*nX*tile^2*(tile+2d)^2`` floats) within the size of the output
+        (``B*K^2*H*W``), at least one; fewer Python steps for the same memory."""
+        win2 = (tile + K - 1) ** 2
+        per_row = B * n_x * tile * tile * win2
+        return max(1, min(n_y, (B * K * K * n_y * n_x * tile * tile) // per_row))
+
+    @staticmethod
     def forward(ctx, feat1, feat2, max_displacement: int, tile: int, scale: float):
         d = max_displacement
         K = 2 * d + 1
@@ -101,12 +111,17 @@ class BandedCorrelation(torch.autograd.Function):
         S = (tile + 2 * d) ** 2
         out = feat1.new_empty(B, K, K, n_y * tile, n_x * tile)
         out_tiles = out.view(B, K, K, n_y, tile, n_x, tile)
-        for r in range(n_y):  # one row of tiles at a time bounds the transients
-            win_r = windows[:, r].reshape(B, n_x, S, C)
+        rows = BandedCorrelation._rows_per_step(B, K, tile, n_y, n_x)
+        for r0 in range(0, n_y, rows):  # a few rows of tiles at a time bound the transients
+            r1 = min(r0 + rows, n_y)
+            win_r = windows[:, r0:r1].reshape(B, r1 - r0, n_x, S, C)
             # every (f1 pixel of a tile, f2 pixel of its window) pair
-            block = torch.matmul(f1_tiles[:, r], win_r.transpose(-1, -2)).contiguous()
-            band = BandedCorrelation._band(block, tile, d)   # (B, nX, ty, tx, dy, dx)
-            out_tiles[:, :, :, r].permute(0, 4, 3, 5, 1, 2).copy_(band)
+            block = torch.matmul(f1_tiles[:, r0:r1], win_r.transpose(-1, -2))
+            block = block.reshape(B * (r1 - r0), n_x, tile * tile, S)
+            band = BandedCorrelation._band(block, tile, d)   # (B*r, nX, ty, tx, dy, dx)
+            band = band.reshape(B, r1 - r0, n_x, tile, tile, K, K)
+            # (B, dy, dx, r, ty, nX, tx) viewed as (B, r, nX, ty, tx, dy, dx)
+            out_tiles[:, :, :, r0:r1].permute(0, 3, 5, 4, 6, 1, 2).copy_(band)
         # cropping the tile padding keeps a view: (B, K*K, H, W), maybe non-contiguous
         out = out[:, :, :, :H, :W].reshape(B, K * K, H, W)
         ctx.save_for_backward(feat1, feat2)
