@@ -144,3 +144,212 @@ def pwcnet_forward(quick: bool, out_dir: str) -> Section:
                      f'median of {reps} runs, no_grad. The paper reports 6 ms per pair at '
                      '320x320 on a GTX 1080Ti.'),
         header=['input', 'batch', 'ms / call', 'ms / pair'], rows=rows)
+
+
+# ----------------------------------------------------------------------------------
+# Flow accuracy: PWCNet trained briefly on the synthetic benchmark's exact flow vs
+# OpenCV's Farneback and DIS on the same held-out pairs.
+
+def _synthetic_pairs(root, split, every, rng=None, count=None):
+    """``(frame_t, frame_t+1, gt_flow_t)`` of one split (``syn_<split>_*`` videos);
+    images float32 ``(H, W, 3)`` BGR in [0, 1], flow ``(H, W, 2)`` (dx, dy) pixels."""
+    import glob
+
+    import cv2
+    vids = sorted(os.path.basename(p)[:-4] for p in
+                  glob.glob(os.path.join(root, 'flow', f'syn_{split}_*.npz')))
+    if not vids:
+        raise FileNotFoundError(f'no {root}/flow/syn_{split}_*.npz: generate the data '
+                                'with `python -m stadl_plugins.datasets.synthetic '
+                                f'{root}` first')
+    keys = []
+    for v in vids:
+        n = np.load(os.path.join(root, 'flow', f'{v}.npz'))['flow'].shape[0]
+        keys += [(v, t) for t in range(0, n, every)]
+    if count is not None and count < len(keys):
+        idx = (rng or np.random.default_rng(0)).choice(len(keys), count, replace=False)
+        keys = [keys[i] for i in sorted(idx)]
+    flows, out = {}, []
+    for v, t in keys:
+        if v not in flows:
+            flows = {v: np.load(os.path.join(root, 'flow', f'{v}.npz'))['flow']}
+        img = [cv2.imread(os.path.join(root, 'rawframes', v, f'img_{t + k:05d}.jpg'))
+               .astype(np.float32) / 255 for k in (1, 2)]
+        out.append((img[0], img[1], flows[v][t].astype(np.float32)))
+    return out
+
+
+def _epe(flow, gt):
+    return float(np.linalg.norm(flow - gt, axis=-1).mean())
+
+
+def _opencv_flow(method):
+    import cv2
+    if method == 'farneback':
+        def fn(a, b):
+            return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    else:
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+        def fn(a, b):
+            return dis.calc(a, b, None)
+    return fn
+
+
+def _gray(img):
+    import cv2
+    return cv2.cvtColor((img * 255).astype(np.uint8), cv2.COLOR_BGR2GRAY)
+
+
+@benchmark('flow_accuracy')
+def flow_accuracy(quick: bool, out_dir: str) -> Section:
+    """PWCNet (trained here, briefly) vs Farneback vs DIS: EPE and ms/pair."""
+    import cv2
+    from stadl_plugins.models.flow.pwcnet import PWCNet
+    root = os.path.join(os.path.dirname(HERE), 'data', 'synthetic')
+    steps, batch, crop = (150, 4, (64, 128)) if quick else (600, 4, (64, 128))
+    rng = np.random.default_rng(0)
+    train = _synthetic_pairs(root, 'train', every=2)
+    test = _synthetic_pairs(root, 'val', every=1, rng=rng, count=60)
+    torch.manual_seed(0)
+    net = PWCNet(size_mode='pad')        # the full PWC-DC, 9.37 M parameters
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=4e-4)
+
+    def tensors(pairs):
+        a = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
+        b = torch.from_numpy(np.stack([p[1] for p in pairs])).permute(0, 3, 1, 2)
+        g = torch.from_numpy(np.stack([p[2] for p in pairs])).permute(0, 3, 1, 2)
+        return a, b, g
+
+    t0 = time.perf_counter()
+    losses = []
+    net.train()
+    for step in range(steps):
+        idx = rng.choice(len(train), batch, replace=False)
+        a, b, g = tensors([train[i] for i in idx])
+        y0, x0 = rng.integers(0, a.shape[2] - crop[0] + 1), rng.integers(
+            0, a.shape[3] - crop[1] + 1)          # random crop, no resize: flow unchanged
+        a, b, g = (x[:, :, y0:y0 + crop[0], x0:x0 + crop[1]] for x in (a, b, g))
+        if rng.random() < 0.5:          # horizontal flip: u changes sign
+            a, b, g = a.flip(-1), b.flip(-1), g.flip(-1) * g.new_tensor(
+                [-1, 1]).view(1, 2, 1, 1)
+        _, preds = net(a, b, return_levels=True)
+        loss = net.loss(preds, g) / batch
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    train_s = time.perf_counter() - t0
+    net.eval()
+
+    results = {}
+    with torch.no_grad():
+        flows = []
+        for i in range(0, len(test), 8):
+            a, b, _ = tensors(test[i:i + 8])
+            flows.append(net(a, b).permute(0, 2, 3, 1).numpy())
+        flows = np.concatenate(flows)
+    results['PWCNet (trained here)'] = [_epe(f, p[2]) for f, p in zip(flows, test)]
+    for name in ('farneback', 'dis'):
+        fn = _opencv_flow(name)
+        results[{'farneback': 'OpenCV Farneback', 'dis': 'OpenCV DIS (medium)'}[name]] = [
+            _epe(fn(_gray(p[0]), _gray(p[1])), p[2]) for p in test]
+    results['zero flow'] = [_epe(np.zeros_like(p[2]), p[2]) for p in test]
+
+    # ms per pair at 320x320 (one thread and the default threads), same frames
+    a320 = cv2.resize(test[0][0], (320, 320))
+    b320 = cv2.resize(test[0][1], (320, 320))
+    ga, gb = _gray(a320), _gray(b320)
+    ta = torch.from_numpy(a320).permute(2, 0, 1)[None]
+    tb = torch.from_numpy(b320).permute(2, 0, 1)[None]
+    reps = 5 if quick else 15
+    speed = {}
+    threads = torch.get_num_threads()
+    for nt in sorted({1, threads}):
+        torch.set_num_threads(nt)
+        cv2.setNumThreads(nt)
+        fns = {'PWCNet (trained here)': lambda: net(ta, tb),
+               'OpenCV Farneback': lambda: _opencv_flow('farneback')(ga, gb),
+               'OpenCV DIS (medium)': lambda: _opencv_flow('dis')(ga, gb),
+               'zero flow': lambda: None}
+        samples = {k: [] for k in fns}
+        with torch.no_grad():
+            for _ in range(reps + 1):           # round-robin, first round = warm-up
+                for k, fn in fns.items():
+                    t = time.perf_counter()
+                    fn()
+                    samples[k].append(time.perf_counter() - t)
+        for k, v in samples.items():
+            speed[(k, nt)] = float(np.median(v[1:])) * 1e3
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(-1)
+    if torch.cuda.is_available():
+        net.cuda()
+        with torch.no_grad():
+            tc, uc = ta.cuda(), tb.cuda()
+            speed[('PWCNet (trained here)', 'cuda')] = time_fn(
+                lambda: (net(tc, uc), torch.cuda.synchronize()), reps) * 1e3
+
+    rows = []
+    for k, v in results.items():
+        row = [k, f'{np.mean(v):.3f}', f'{np.median(v):.3f}']
+        row += [f"{speed[(k, nt)]:.1f}" if k != 'zero flow' else '–'
+                for nt in sorted({1, threads})]
+        rows.append(row)
+    header = ['method', f'EPE mean ({len(test)} held-out pairs)', 'EPE median'] + \
+        [f'ms/pair 320x320, {nt} thread(s)' for nt in sorted({1, threads})]
+    if ('PWCNet (trained here)', 'cuda') in speed:
+        rows[0].append(f"{speed[('PWCNet (trained here)', 'cuda')]:.1f}")
+        header.append('ms/pair 320x320 CUDA')
+        for r in rows[1:]:
+            r.append('')
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(np.convolve(losses, np.ones(10) / 10, mode='valid'))
+    ax.set_xlabel('training step')
+    ax.set_ylabel('multi-level EPE loss (10-step mean)')
+    fig.tight_layout()
+    plot = 'flow_accuracy_training.png'
+    fig.savefig(os.path.join(out_dir, plot), dpi=100)
+    plt.close(fig)
+    return Section(
+        title='Flow accuracy: PWCNet trained on synthetic pairs vs OpenCV',
+        description=(
+            f'PWCNet (full PWC-DC, random init) trained on CPU for {steps} Adam steps '
+            f'(lr 1e-4, batch {batch}, random {crop[0]}x{crop[1]} crops, horizontal flips, multi-level EPE loss, '
+            f'{train_s:.0f} s) on consecutive frame pairs of the synthetic train '
+            f'videos (120x160, exact GT flow); EPE (pixels) on {len(test)} random pairs '
+            'of the held-out val videos, the same pairs for every method. Farneback: '
+            'pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2; DIS: '
+            'the MEDIUM preset, both on grayscale. ms/pair: the same 320x320 pair, '
+            'medians of round-robin rounds; PWCNet with no_grad.'),
+        header=header, rows=rows, plots=[plot],
+        notes=[f'training loss {np.mean(losses[:10]):.1f} (first 10 steps) -> '
+               f'{np.mean(losses[-10:]):.1f} (last 10)'])
+
+
+@benchmark('flow_overhead')
+def flow_overhead(quick: bool, out_dir: str) -> Section:
+    """Forward time / training memory: stock detector vs + PWCFlowNeck vs two-stream."""
+    from detector_cost import HEADER, cost_rows
+    from harness import machine_line
+    syn = 'configs/synthetic/'
+    stock = syn + 'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+    neck = syn + 'slowonly-pwcneck_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+    two = syn + 'pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
+    variants = [('stock SlowOnly FastRCNN', stock, {}, None)] + [
+        (f'+ PWCFlowNeck {f}', neck, dict(fusion=f), None)
+        for f in ('concat', 'sum', 'average', 'stfp')] + [
+        ('integrated two-stream (PWCNet + shared backbone)', two, {}, None)]
+    return Section(
+        title='PWC-Net flow in the detector: forward time and training memory (CPU)',
+        description=('`predict` of the tiny synthetic detectors (120x160 clip of the '
+                     'config\'s length: 4 frames, 3 for the two-stream model, 2 '
+                     'proposals), median wall time over round-robin repeats, ratio to the '
+                     'stock detector; peak memory: growth of the peak resident size during '
+                     'one training step (batch 2, loss + backward, one thread) in a fresh '
+                     f'process. {machine_line()}.'),
+        header=HEADER, rows=cost_rows(variants, quick))
