@@ -203,6 +203,22 @@ def test_resume_skips_finished_and_redoes_interrupted(trained, tmp_path):
     assert sorted(os.listdir(out)) == sorted(f'{v}.npz' for v in videos)
 
 
+def test_class_slash_video_names_write_subfolders(trained, tmp_path):
+    # UCF101-24 names videos 'class/video' (frames in <root>/class/video/)
+    ex = TrackFeatureExtractor(trained['config'], trained['ckpt'])
+    assert ex.filename_tmpl == 'img_{:05}.jpg'  # AVADataset's default
+    v = sorted(trained['tracks'])[0]
+    os.makedirs(tmp_path / 'frames')
+    os.symlink(osp.join(trained['root'], 'rawframes'), tmp_path / 'frames' / 'Walk')
+    out = str(tmp_path / 'feat')
+    s = extract_track_features(ex, {f'Walk/{v}': trained['tracks'][v][:1]},
+                               str(tmp_path / 'frames'), out, every=8, progress=False)
+    assert s[f'Walk/{v}']['status'] == 'written'
+    assert os.listdir(osp.join(out, 'Walk')) == [f'{v}.npz']
+    ds = TrackWindowDataset(out, window=4, videos=[f'Walk/{v}'])
+    assert ds[0]['inputs']['rgb'].shape == (4, 64)
+
+
 def test_clear_errors(trained, tmp_path):
     ex = TrackFeatureExtractor(trained['config'], trained['ckpt'])
     v = sorted(trained['tracks'])[0]

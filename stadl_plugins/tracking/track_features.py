@@ -177,6 +177,24 @@ def _is_flow_two_stream(backbone) -> bool:
     return isinstance(backbone, FlowTwoStreamBackbone)
 
 
+def _dataset_filename_tmpl(cfg) -> str:
+    """The test dataset's ``filename_tmpl`` (config, else its class default)."""
+    import inspect
+
+    from mmaction.registry import DATASETS
+    ds = (cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}).get('dataset') or {}
+    while 'dataset' in ds and 'filename_tmpl' not in ds:
+        ds = ds['dataset']
+    if ds.get('filename_tmpl'):
+        return ds['filename_tmpl']
+    cls = DATASETS.get(ds.get('type', '')) if ds.get('type') else None
+    for klass in (cls.__mro__ if cls is not None else ()):
+        param = inspect.signature(klass.__init__).parameters.get('filename_tmpl')
+        if param is not None and isinstance(param.default, str):
+            return param.default
+    return 'img_{:05}.jpg'
+
+
 class TrackFeatureExtractor:
     """RoI features of person boxes on clips, from a trained STAD model.
 
@@ -192,6 +210,9 @@ class TrackFeatureExtractor:
         frame_interval: ``'auto'`` / int, as
             :class:`~stadl_plugins.apis.inference.STADInferencer` (on rawframes of
             the training dataset ``'auto'`` keeps the config's interval).
+        filename_tmpl: frame file names, formatted with the 1-based frame number
+            (default: the config's test dataset's ``filename_tmpl``, else its
+            class default: ``'img_{:05}.jpg'`` AVA, ``'{:05}.jpg'`` UCF101-24).
 
     Attributes:
         streams (tuple): extracted stream names; ``available_streams`` all names.
@@ -199,7 +220,8 @@ class TrackFeatureExtractor:
     """
 
     def __init__(self, config, checkpoint: str | None = None, device: str = 'cpu',
-                 streams=None, batch_size: int = 8, frame_interval='auto'):
+                 streams=None, batch_size: int = 8, frame_interval='auto',
+                 filename_tmpl: str | None = None):
         from mmengine.config import Config
 
         from ..apis.inference import STADInferencer
@@ -239,8 +261,7 @@ class TrackFeatureExtractor:
         if not hasattr(bbox_head, 'fc_cls'):
             raise ValueError(f'{name}: bbox head {type(bbox_head).__name__} has no fc_cls '
                              'layer whose input could serve as the track feature')
-        dataset = self.inferencer.cfg.get('test_dataloader', {}).get('dataset', {})
-        self.filename_tmpl = dataset.get('filename_tmpl', 'img_{:05}.jpg')
+        self.filename_tmpl = filename_tmpl or _dataset_filename_tmpl(self.inferencer.cfg)
 
     # ------------------------------------------------------------ clips
     def clip_indices(self, frame: int, num_frames: int) -> np.ndarray:
@@ -440,9 +461,14 @@ class TrackFeatureExtractor:
         return out
 
 
+def _partial_path(path: str) -> str:
+    return os.path.join(os.path.dirname(path) or '.', '.' + os.path.basename(path)
+                        + '.partial')
+
+
 def _save_atomic(path: str, arrays: dict) -> None:
-    tmp = os.path.join(os.path.dirname(path) or '.',
-                       '.' + os.path.basename(path) + '.partial')
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    tmp = _partial_path(path)
     with open(tmp, 'wb') as f:
         np.savez(f, **arrays)
         f.flush()
@@ -476,7 +502,7 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
     todo, summary = [], {}
     for video in sorted(tracks):
         path = os.path.join(out_dir, f'{video}.npz')
-        partial = os.path.join(out_dir, f'.{video}.npz.partial')
+        partial = _partial_path(path)  # videos may be 'class/video' (UCF101-24)
         if os.path.exists(partial):
             log(f'{video}: removing the partial file of an interrupted run ({partial})')
             os.remove(partial)

@@ -8,12 +8,14 @@
         [--min-score S] [--cfg-options K=V ...]
 
 Person tracks come from ``--tracks`` (a ``save_tracks`` pickle), or are linked here
-with :func:`~stadl_plugins.tracking.linking.link_person_boxes` from AVA-style
-keyframe proposal pickles (``--proposals``; default: the ``proposal_file`` of the
-config's train/val/test datasets). Keyframe proposals come every ``fps`` frames,
-so the default ``--max-gap`` is ``2 * fps - 1`` (one missed keyframe),
-``--min-length`` is ``fps`` and ``--min-score`` the dataset's
-``person_det_score_thr``.
+with :func:`~stadl_plugins.tracking.linking.link_person_boxes` from proposal
+pickles ``{'video,T': (n, 4|5) normalised boxes}`` (``--proposals``; default: the
+``proposal_file`` of the config's train/val/test datasets). ``T`` is an AVA
+timestamp (AVA, synthetic benchmark: keyframe every ``fps`` frames, so the default
+``--max-gap`` is ``2 * fps - 1`` -- one missed keyframe -- and ``--min-length``
+``fps``) or a frame number (UCF101-24: defaults 5 and 10). ``--min-score``
+defaults to the dataset's ``person_det_score_thr``. Videos named
+``class/video`` (UCF101-24) get ``OUT_DIR/class/video.npz``.
 
 For every video, writes ``OUT_DIR/<video>.npz`` (format in
 :mod:`stadl_plugins.tracking.track_features`, read by ``TrackWindowDataset``),
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import pickle
 import sys
@@ -42,7 +43,14 @@ def parse_args(argv=None):
     src.add_argument('--proposals', nargs='+',
                      help='AVA-style keyframe proposal pickles to link into tracks '
                           "(default: the config datasets' proposal_file)")
+    p.add_argument('--proposal-keys', choices=('auto', 'timestamp', 'frame'),
+                   default='auto',
+                   help="proposal keys 'video,T': T an AVA timestamp (AVA, synthetic) "
+                        "or a 1-based frame number (UCF101-24); auto: timestamp when "
+                        'the dataset config has timestamp_start')
     p.add_argument('--save-tracks', help='write the linked tracks to this pickle')
+    p.add_argument('--filename-tmpl', help="frame file names (default: the config "
+                                           "dataset's, e.g. 'img_{:05}.jpg')")
     p.add_argument('--frames-root', help="rawframes folder (default: the config "
                                          "dataset's data_prefix.img)")
     p.add_argument('--gt', help='ACT-schema GT pickle for per-frame labels')
@@ -83,6 +91,7 @@ def build_tracks(args, cfg, log) -> dict:
 
     from stadl_plugins.tracking.linking import (keyframe_proposals_to_frames,
                                                 link_videos, load_tracks, save_tracks)
+    from stadl_plugins.tracking.track_features import _dataset_filename_tmpl
     if args.tracks:
         if not osp.isfile(args.tracks):
             raise FileNotFoundError(f'tracks file not found: {args.tracks}')
@@ -95,8 +104,15 @@ def build_tracks(args, cfg, log) -> dict:
         if not files:
             raise ValueError(f'{args.config}: no --tracks, no --proposals and no '
                              'proposal_file in its datasets')
-        fps = int(ds.get('fps', 30))
-        start = int(ds.get('timestamp_start', 900))
+        keys = args.proposal_keys
+        if keys == 'auto':
+            keys = 'timestamp' if 'timestamp_start' in ds else 'frame'
+        if keys == 'timestamp':
+            fps, start = int(ds.get('fps', 30)), int(ds.get('timestamp_start', 900))
+            gap, length = 2 * fps - 1, fps  # detections only every fps frames
+        else:  # frame = fps * (T - start) + 1 = T
+            fps, start, gap, length = 1, 1, 5, 10
+        tmpl = args.filename_tmpl or _dataset_filename_tmpl(cfg)
         dets = {}
         for path in files:
             if not osp.isfile(path):
@@ -110,7 +126,6 @@ def build_tracks(args, cfg, log) -> dict:
                 if args.videos and vid not in args.videos:
                     continue
                 frame_dir = osp.join(args.frames_root, vid)
-                tmpl = ds.get('filename_tmpl', 'img_{:05}.jpg')
                 first = osp.join(frame_dir, tmpl.format(1))
                 if not osp.isfile(first):
                     raise FileNotFoundError(f'{path}: video {vid!r} has no frames '
@@ -118,8 +133,8 @@ def build_tracks(args, cfg, log) -> dict:
                 h, w = mmcv.imread(first).shape[:2]
                 dets.update(keyframe_proposals_to_frames(sub, fps, start, w, h))
         params = dict(iou_thr=args.link_iou,
-                      max_gap=args.max_gap if args.max_gap is not None else 2 * fps - 1,
-                      min_length=args.min_length if args.min_length is not None else fps,
+                      max_gap=args.max_gap if args.max_gap is not None else gap,
+                      min_length=args.min_length if args.min_length is not None else length,
                       min_score=args.min_score if args.min_score is not None
                       else float(ds.get('person_det_score_thr', 0.0)))
         tracks = link_videos(dets, **params)
@@ -158,7 +173,8 @@ def main(argv=None) -> int:
             raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
         extractor = TrackFeatureExtractor(cfg, args.checkpoint, device=args.device,
                                           streams=args.streams,
-                                          batch_size=args.batch_size)
+                                          batch_size=args.batch_size,
+                                          filename_tmpl=args.filename_tmpl)
         if args.frames_root is None:
             ds = _datasets(cfg)
             prefix = (ds[0].get('data_prefix') or {}).get('img') if ds else None
