@@ -212,11 +212,47 @@ def test_class_slash_video_names_write_subfolders(trained, tmp_path):
     os.symlink(osp.join(trained['root'], 'rawframes'), tmp_path / 'frames' / 'Walk')
     out = str(tmp_path / 'feat')
     s = extract_track_features(ex, {f'Walk/{v}': trained['tracks'][v][:1]},
-                               str(tmp_path / 'frames'), out, every=8, progress=False)
+                               str(tmp_path / 'frames'), out, every=8, progress=False,
+                               feature_dtype='float16')
     assert s[f'Walk/{v}']['status'] == 'written'
     assert os.listdir(osp.join(out, 'Walk')) == [f'{v}.npz']
+    assert read_track_features(osp.join(out, 'Walk', f'{v}.npz'))['feat_rgb'].dtype == np.float16
     ds = TrackWindowDataset(out, window=4, videos=[f'Walk/{v}'])
     assert ds[0]['inputs']['rgb'].shape == (4, 64)
+    assert ds[0]['inputs']['rgb'].dtype == torch.float32
+
+
+@pytest.mark.parametrize('name', ['reclnet-gru_fc7-4096_30e_ucf24-rgb',
+                                  'reclnet-fusion-layer_fc7-4096_30e_daly-rgb-flow'])
+def test_paper_scale_configs_take_a_batch_of_100_windows(name, tiny_synthetic, tmp_path,
+                                                         one_thread_module):
+    # 4096-d files in the documented format stand in for user-extracted FC7
+    from mmengine.config import Config
+    from mmengine.dataset import default_collate
+    from mmengine.registry import init_default_scope
+    from mmaction.registry import DATASETS, MODELS
+
+    from stadl_plugins.datasets.track_windows import make_synthetic_track_features
+    root, _ = tiny_synthetic
+    gt_file = osp.join(root, 'annotations', 'synthetic_gt.pkl')
+    with open(gt_file, 'rb') as f:
+        gt = pickle.load(f)
+    make_synthetic_track_features(gt, str(tmp_path), dim=4096, seed=0)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'reclnet', name + '.py'))
+    assert cfg.train_dataloader.batch_size == 100
+    assert cfg.optim_wrapper.optimizer.type == 'Adam'
+    assert cfg.optim_wrapper.optimizer.weight_decay == 5e-4
+    ds_cfg = cfg.train_dataloader.dataset
+    assert ds_cfg.window == 20 and set(cfg.model.in_channels.values()) == {4096}
+    init_default_scope('mmaction')
+    ds = DATASETS.build(dict(ds_cfg, feature_dir=str(tmp_path), gt_file=gt_file))
+    batch = default_collate([ds[i % len(ds)] for i in range(100)])
+    model = MODELS.build(cfg.model)
+    model.train()
+    loss = model(**batch, mode='loss')['loss_cls']
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model(batch['inputs']).shape == (100, 20, cfg.model.num_classes + 1)
 
 
 def test_clear_errors(trained, tmp_path):

@@ -480,7 +480,7 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
                            frames_root: str, out_dir: str, every: int = 1,
                            gt: dict | None = None, resume: bool = True,
                            overwrite: bool = False, progress: bool = True,
-                           log=None) -> dict:
+                           log=None, feature_dtype: str = 'float32') -> dict:
     """Write ``<out_dir>/<video>.npz`` for every video of ``tracks``.
 
     Args:
@@ -493,10 +493,14 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
         overwrite: redo every video (beats ``resume``).
         progress: show a progress bar over the sampled frames (stderr).
         log: callable for messages (default: print to stderr).
+        feature_dtype: ``'float32'`` or ``'float16'`` (half the disk and memory;
+            ``TrackWindowDataset`` casts windows to float32).
 
     Returns:
         ``{video: {'status': 'written'|'skipped', 'seconds', 'tracks', 'frames'}}``.
     """
+    if feature_dtype not in ('float32', 'float16'):
+        raise ValueError(f"feature_dtype must be 'float32' or 'float16', got {feature_dtype!r}")
     log = log or (lambda msg: print(msg, file=sys.stderr))
     os.makedirs(out_dir, exist_ok=True)
     todo, summary = [], {}
@@ -532,6 +536,8 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
         arrays = extractor.extract_video(os.path.join(frames_root, video), tracks[video],
                                          every=every, gttubes=gttubes,
                                          num_frames=num_frames, progress=bar, video=video)
+        for s in extractor.streams:
+            arrays[f'feat_{s}'] = arrays[f'feat_{s}'].astype(feature_dtype)
         _save_atomic(path, arrays)
         summary[video] = dict(status='written', seconds=time.perf_counter() - t0,
                               tracks=len(tracks[video]), frames=n_steps)

@@ -4,6 +4,7 @@
         [--tracks TRACKS.pkl | --proposals P1.pkl [P2.pkl ...]] [--save-tracks T.pkl] \
         [--frames-root data/synthetic/rawframes] [--gt GT.pkl] [--videos V ...] \
         [--every 1] [--streams rgb [flow fused]] [--batch-size 8] [--device cpu] \
+        [--float16] \
         [--overwrite | --no-resume] [--link-iou 0.3] [--max-gap N] [--min-length N] \
         [--min-score S] [--cfg-options K=V ...]
 
@@ -60,6 +61,8 @@ def parse_args(argv=None):
                                                 'model with a flow stream]')
     p.add_argument('--batch-size', type=int, default=8, help='frames per forward')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--float16', action='store_true',
+                   help='store features as float16 (half the disk / memory)')
     p.add_argument('--overwrite', action='store_true', help='redo finished videos')
     p.add_argument('--no-resume', dest='resume', action='store_false',
                    help='do not skip finished videos (same as --overwrite)')
@@ -200,7 +203,8 @@ def main(argv=None) -> int:
         summary = extract_track_features(
             extractor, tracks, args.frames_root, args.out_dir, every=args.every, gt=gt,
             resume=args.resume, overwrite=args.overwrite or not args.resume,
-            progress=args.progress, log=log)
+            progress=args.progress, log=log,
+            feature_dtype='float16' if args.float16 else 'float32')
     except (FileNotFoundError, ValueError) as e:
         log(f'error: {e}')
         return 2
