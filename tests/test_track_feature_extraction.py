@@ -68,7 +68,7 @@ def trained(tiny_synthetic, tmp_path_factory, one_thread_module):
     with open(gt_file, 'rb') as f:
         gt = pickle.load(f)
     return dict(root=root, cfg=cfg, config=config_file, ckpt=ckpt, gt_file=gt_file, gt=gt,
-                out=out, tracks=load_tracks(tracks_file), tmp=tmp)
+                out=out, tracks=load_tracks(tracks_file), tracks_file=tracks_file, tmp=tmp)
 
 
 def _iou(a, b):
@@ -196,6 +196,17 @@ def test_resume_skips_finished_and_redoes_interrupted(trained, tmp_path):
     assert os.stat(paths[c]).st_mtime_ns == mtimes[c]
     for v in (a, b):
         np.testing.assert_allclose(read_track_features(paths[v])['feat_rgb'], before[v])
+    # the CLI on its own finished folder: all skipped, files and per-video records kept
+    import json
+    cli_out = trained['out']
+    cli_mtimes = {p: os.stat(osp.join(cli_out, p)).st_mtime_ns for p in os.listdir(cli_out)
+                  if p.endswith('.npz')}
+    assert _tool().main([trained['config'], trained['ckpt'], cli_out, '--tracks',
+                         trained['tracks_file'], '--no-progress']) == 0
+    assert cli_mtimes == {p: os.stat(osp.join(cli_out, p)).st_mtime_ns for p in cli_mtimes}
+    with open(osp.join(cli_out, 'extraction_summary.json')) as f:
+        records = json.load(f)['videos']
+    assert {r['status'] for r in records.values()} == {'written'}
     # --overwrite redoes everything; a glob of the folder sees no partial files
     s4 = extract_track_features(ex, trained['tracks'], frames_root, out, overwrite=True,
                                 progress=False)

@@ -214,9 +214,19 @@ def main(argv=None) -> int:
         f'{time.perf_counter() - t0:.1f} s; '
         f'{secs / max(len(written), 1):.2f} s per written video; streams '
         f'{extractor.streams}; every {args.every}')
-    with open(osp.join(args.out_dir, 'extraction_summary.json'), 'w') as f:
+    path = osp.join(args.out_dir, 'extraction_summary.json')
+    previous = {}
+    if osp.isfile(path):  # keep the records of videos this run skipped
+        try:
+            with open(path) as f:
+                previous = json.load(f).get('videos', {})
+        except (ValueError, AttributeError):
+            previous = {}
+    videos = {v: (previous[v] if s['status'] == 'skipped' and v in previous else s)
+              for v, s in summary.items()}
+    with open(path, 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint, every=args.every,
-                       streams=list(extractor.streams), videos=summary), f, indent=1)
+                       streams=list(extractor.streams), videos=videos), f, indent=1)
     return 0
 
 
