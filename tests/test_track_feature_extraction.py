@@ -143,6 +143,33 @@ def test_files_shapes_labels_and_direct_recomputation(trained):
                                    logits.numpy(), rtol=1e-4, atol=1e-4)
 
 
+def test_resize_in_the_test_pipeline_scales_the_track_boxes(trained):
+    # UCF101-24 configs resize in the test pipeline: boxes must follow the frames
+    import mmcv
+    cfg = trained['cfg'].copy()
+    pipe = list(cfg.test_dataloader.dataset.pipeline)
+    pipe.insert(2, dict(type='Resize', scale=(80, 60), keep_ratio=False))
+    cfg.test_dataloader.dataset.pipeline = pipe
+    ex = TrackFeatureExtractor(cfg, trained['ckpt'])
+    v = sorted(trained['tracks'])[0]
+    tr = trained['tracks'][v][0]
+    d = ex.extract_video(osp.join(trained['root'], 'rawframes', v), [tr], every=16)
+    f, box = int(d['frames'][0, 0]), d['boxes'][0, 0]
+    clip = [mmcv.imresize(cv2.imread(osp.join(trained['root'], 'rawframes', v,
+                                              f'img_{i:05d}.jpg'))[..., ::-1], (80, 60))
+            for i in ex.clip_indices(f, trained['gt']['nframes'][v])]
+    x = (torch.from_numpy(np.stack(clip).astype(np.float32))
+         - torch.tensor([123.675, 116.28, 103.53])) / torch.tensor([58.395, 57.12, 57.375])
+    rois = torch.tensor([[0, *(box * 0.5)]], dtype=torch.float32)
+    model = ex.model
+    with torch.no_grad():
+        fmap = model.backbone(x.permute(3, 0, 1, 2)[None])
+        ref = ex._pool(fmap, rois)[0].numpy()
+    np.testing.assert_allclose(d['feat_rgb'][0, 0], ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(d['boxes'][0, 0], tr['boxes'][track_time_steps(
+        tr['frames'], 16)[0]])  # the file keeps the original-resolution boxes
+
+
 def test_every_n_frames_steps_and_densify(trained):
     assert track_time_steps(np.arange(3, 12), 4).tolist() == [0, 4, 8]  # frames 3, 7, 11
     assert track_time_steps(np.arange(4, 6), 4).tolist() == [0]         # short: middle
