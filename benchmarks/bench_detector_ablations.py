@@ -132,11 +132,11 @@ def _section(title, rows, epochs, quick, out_dir, plot_name, what):
               'outside-box (carry, talk_to)', 'train s/run'] + classes
     table = []
     for name, runs in res.items():
-        group = lambda cs: [np.nanmean([r['per_class_AP'][c] for c in cs]) for r in runs]  # noqa
+        group = lambda cs: [np.nanmean([r['per_class_AP'].get(c, np.nan) for c in cs]) for r in runs]  # noqa
         table.append([name, _ms([r['frame_mAP'] for r in runs]), _ms(group(MOTION)),
                       _ms(group(OUTSIDE)),
                       f"{np.mean([r['seconds']['train'] for r in runs]):.0f}"] +
-                     [_ms([r['per_class_AP'][c] for r in runs]) for c in classes])
+                     [_ms([r['per_class_AP'].get(c, np.nan) for r in runs]) for c in classes])
     first = next(iter(res.values()))
     table.append(['random scores (same boxes)',
                   _ms([r['random_scores_frame_mAP'] for r in first]), '', '', ''] +
@@ -145,7 +145,7 @@ def _section(title, rows, epochs, quick, out_dir, plot_name, what):
     w = 0.8 / len(res)
     xs = np.arange(len(classes) + 1)
     for i, (name, runs) in enumerate(res.items()):
-        vals = np.array([[r['frame_mAP']] + [r['per_class_AP'][c] for c in classes]
+        vals = np.array([[r['frame_mAP']] + [r['per_class_AP'].get(c, np.nan) for c in classes]
                          for r in runs], float)
         ax.bar(xs + (i - (len(res) - 1) / 2) * w, np.nanmean(vals, 0), w,
                yerr=np.nanstd(vals, 0), label=name, capsize=2)
