@@ -353,3 +353,59 @@ def flow_overhead(quick: bool, out_dir: str) -> Section:
                      'one training step (batch 2, loss + backward, one thread) in a fresh '
                      f'process. {machine_line()}.'),
         header=HEADER, rows=cost_rows(variants, quick))
+
+
+@benchmark('flow_speed')
+def flow_speed(quick: bool, out_dir: str) -> Section:
+    """ms per 320x320 pair: PWCNet (full PWC-DC) vs OpenCV Farneback vs DIS, same
+    frames, round-robin; speed does not depend on PWCNet's weights (random here)."""
+    import cv2
+    from stadl_plugins.models.flow.pwcnet import PWCNet
+    root = os.path.join(os.path.dirname(HERE), 'data', 'synthetic')
+    (a, b, _), = _synthetic_pairs(root, 'val', every=1, count=1)
+    a320, b320 = cv2.resize(a, (320, 320)), cv2.resize(b, (320, 320))
+    ga, gb = _gray(a320), _gray(b320)
+    ta = torch.from_numpy(a320).permute(2, 0, 1)[None]
+    tb = torch.from_numpy(b320).permute(2, 0, 1)[None]
+    torch.manual_seed(0)
+    net = PWCNet(size_mode='pad').eval()
+    reps = 5 if quick else 15
+    threads = torch.get_num_threads()
+    fns = {'PWCNet (PWC-DC, 9.37 M parameters)': lambda: net(ta, tb),
+           'OpenCV Farneback': lambda: _opencv_flow('farneback')(ga, gb),
+           'OpenCV DIS (medium)': lambda: _opencv_flow('dis')(ga, gb)}
+    speed = {}
+    for nt in sorted({1, threads}):
+        torch.set_num_threads(nt)
+        cv2.setNumThreads(nt)
+        samples = {k: [] for k in fns}
+        with torch.no_grad():
+            for _ in range(reps + 1):           # round-robin, first round = warm-up
+                for k, fn in fns.items():
+                    t = time.perf_counter()
+                    fn()
+                    samples[k].append(time.perf_counter() - t)
+        for k, v in samples.items():
+            speed[(k, nt)] = float(np.median(v[1:])) * 1e3
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(-1)
+    rows = [[k] + [round(speed[(k, nt)], 1) for nt in sorted({1, threads})]
+            for k in fns]
+    header = ['method'] + [f'ms/pair, {nt} thread(s)' for nt in sorted({1, threads})]
+    if torch.cuda.is_available():
+        net.cuda()
+        tc, uc = ta.cuda(), tb.cuda()
+        with torch.no_grad():
+            ms = time_fn(lambda: (net(tc, uc), torch.cuda.synchronize()), reps) * 1e3
+        header.append('ms/pair CUDA')
+        rows[0].append(round(ms, 2))
+        for r in rows[1:]:
+            r.append('')
+    return Section(
+        title='Flow speed at 320x320 (CPU)',
+        description=('One 320x320 frame pair (a synthetic val pair resized), median of '
+                     f'{reps} round-robin rounds per thread count; PWCNet under no_grad '
+                     'with random weights (speed does not depend on them), OpenCV on '
+                     'grayscale. The paper reports 6 ms per pair for PWC-Net on a GTX '
+                     '1080Ti.'),
+        header=header, rows=rows)
