@@ -118,12 +118,15 @@ def videolstm_recognition_localization(quick: bool, out_dir: str) -> Section:
     videos = gt['test_videos'][0]
     runs = os.path.join(out_dir, 'recognition_runs', f'e{epochs}')
     thrs = (0.1, 0.2, 0.3, 0.5)
+    # seed-major, so an interrupted sweep has every head at the lower seeds
+    results = {(a, s): _train_recognizer(a, s, epochs, os.path.join(runs, f'{a}_s{s}'))
+               for s in seeds for _, a in RECOG_VARIANTS}
     rows = []
     for name, attention in RECOG_VARIANTS:
         accs, vmaps = [], []
         for s in seeds:
             wd = os.path.join(runs, f'{attention}_s{s}')
-            res = _train_recognizer(attention, s, epochs, wd)
+            res = results[(attention, s)]
             accs.append(100 * res['top1'])
             if attention == 'none':
                 continue
