@@ -201,10 +201,52 @@ def _gray(img):
     return cv2.cvtColor((img * 255).astype(np.uint8), cv2.COLOR_BGR2GRAY)
 
 
+def _ms_per_pair_320(net, img1, img2, reps, net_name):
+    """ms per 320x320 pair of ``net`` (no_grad), OpenCV Farneback and DIS-medium on
+    the same frames (``img1``/``img2``: float BGR in [0, 1], resized here), median
+    of round-robin rounds (the first round is a warm-up), at one thread and at
+    torch's default thread count, and for ``net`` on CUDA when available.
+
+    Returns:
+        tuple: ``{(method, threads or 'cuda'): ms}`` and the thread counts used.
+    """
+    import cv2
+    a320, b320 = cv2.resize(img1, (320, 320)), cv2.resize(img2, (320, 320))
+    ga, gb = _gray(a320), _gray(b320)
+    ta = torch.from_numpy(a320).permute(2, 0, 1)[None]
+    tb = torch.from_numpy(b320).permute(2, 0, 1)[None]
+    threads = torch.get_num_threads()
+    counts = sorted({1, threads})
+    fns = {net_name: lambda: net(ta, tb),
+           'OpenCV Farneback': lambda: _opencv_flow('farneback')(ga, gb),
+           'OpenCV DIS (medium)': lambda: _opencv_flow('dis')(ga, gb)}
+    speed = {}
+    for nt in counts:
+        torch.set_num_threads(nt)
+        cv2.setNumThreads(nt)
+        samples = {k: [] for k in fns}
+        with torch.no_grad():
+            for _ in range(reps + 1):
+                for k, fn in fns.items():
+                    t = time.perf_counter()
+                    fn()
+                    samples[k].append(time.perf_counter() - t)
+        for k, v in samples.items():
+            speed[(k, nt)] = float(np.median(v[1:])) * 1e3
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(-1)
+    if torch.cuda.is_available():
+        net.cuda()
+        tc, uc = ta.cuda(), tb.cuda()
+        with torch.no_grad():
+            speed[(net_name, 'cuda')] = time_fn(
+                lambda: (net(tc, uc), torch.cuda.synchronize()), reps) * 1e3
+    return speed, counts
+
+
 @benchmark('flow_accuracy')
 def flow_accuracy(quick: bool, out_dir: str) -> Section:
     """PWCNet (trained here, briefly) vs Farneback vs DIS: EPE and ms/pair."""
-    import cv2
     from stadl_plugins.models.flow.pwcnet import PWCNet
     root = os.path.join(os.path.dirname(HERE), 'data', 'synthetic')
     steps, batch, crop = (150, 4, (64, 128)) if quick else (600, 4, (64, 128))
@@ -257,47 +299,18 @@ def flow_accuracy(quick: bool, out_dir: str) -> Section:
     results['zero flow'] = [_epe(np.zeros_like(p[2]), p[2]) for p in test]
 
     # ms per pair at 320x320 (one thread and the default threads), same frames
-    a320 = cv2.resize(test[0][0], (320, 320))
-    b320 = cv2.resize(test[0][1], (320, 320))
-    ga, gb = _gray(a320), _gray(b320)
-    ta = torch.from_numpy(a320).permute(2, 0, 1)[None]
-    tb = torch.from_numpy(b320).permute(2, 0, 1)[None]
     reps = 5 if quick else 15
-    speed = {}
-    threads = torch.get_num_threads()
-    for nt in sorted({1, threads}):
-        torch.set_num_threads(nt)
-        cv2.setNumThreads(nt)
-        fns = {'PWCNet (trained here)': lambda: net(ta, tb),
-               'OpenCV Farneback': lambda: _opencv_flow('farneback')(ga, gb),
-               'OpenCV DIS (medium)': lambda: _opencv_flow('dis')(ga, gb),
-               'zero flow': lambda: None}
-        samples = {k: [] for k in fns}
-        with torch.no_grad():
-            for _ in range(reps + 1):           # round-robin, first round = warm-up
-                for k, fn in fns.items():
-                    t = time.perf_counter()
-                    fn()
-                    samples[k].append(time.perf_counter() - t)
-        for k, v in samples.items():
-            speed[(k, nt)] = float(np.median(v[1:])) * 1e3
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(-1)
-    if torch.cuda.is_available():
-        net.cuda()
-        with torch.no_grad():
-            tc, uc = ta.cuda(), tb.cuda()
-            speed[('PWCNet (trained here)', 'cuda')] = time_fn(
-                lambda: (net(tc, uc), torch.cuda.synchronize()), reps) * 1e3
+    speed, counts = _ms_per_pair_320(net, test[0][0], test[0][1], reps,
+                                     'PWCNet (trained here)')
 
     rows = []
     for k, v in results.items():
         row = [k, f'{np.mean(v):.3f}', f'{np.median(v):.3f}']
         row += [f"{speed[(k, nt)]:.1f}" if k != 'zero flow' else '–'
-                for nt in sorted({1, threads})]
+                for nt in counts]
         rows.append(row)
     header = ['method', f'EPE mean ({len(test)} held-out pairs)', 'EPE median'] + \
-        [f'ms/pair 320x320, {nt} thread(s)' for nt in sorted({1, threads})]
+        [f'ms/pair 320x320, {nt} thread(s)' for nt in counts]
     if ('PWCNet (trained here)', 'cuda') in speed:
         rows[0].append(f"{speed[('PWCNet (trained here)', 'cuda')]:.1f}")
         header.append('ms/pair 320x320 CUDA')
@@ -359,46 +372,20 @@ def flow_overhead(quick: bool, out_dir: str) -> Section:
 def flow_speed(quick: bool, out_dir: str) -> Section:
     """ms per 320x320 pair: PWCNet (full PWC-DC) vs OpenCV Farneback vs DIS, same
     frames, round-robin; speed does not depend on PWCNet's weights (random here)."""
-    import cv2
     from stadl_plugins.models.flow.pwcnet import PWCNet
     root = os.path.join(os.path.dirname(HERE), 'data', 'synthetic')
     (a, b, _), = _synthetic_pairs(root, 'val', every=1, count=1)
-    a320, b320 = cv2.resize(a, (320, 320)), cv2.resize(b, (320, 320))
-    ga, gb = _gray(a320), _gray(b320)
-    ta = torch.from_numpy(a320).permute(2, 0, 1)[None]
-    tb = torch.from_numpy(b320).permute(2, 0, 1)[None]
     torch.manual_seed(0)
     net = PWCNet(size_mode='pad').eval()
     reps = 5 if quick else 15
-    threads = torch.get_num_threads()
-    fns = {'PWCNet (PWC-DC, 9.37 M parameters)': lambda: net(ta, tb),
-           'OpenCV Farneback': lambda: _opencv_flow('farneback')(ga, gb),
-           'OpenCV DIS (medium)': lambda: _opencv_flow('dis')(ga, gb)}
-    speed = {}
-    for nt in sorted({1, threads}):
-        torch.set_num_threads(nt)
-        cv2.setNumThreads(nt)
-        samples = {k: [] for k in fns}
-        with torch.no_grad():
-            for _ in range(reps + 1):           # round-robin, first round = warm-up
-                for k, fn in fns.items():
-                    t = time.perf_counter()
-                    fn()
-                    samples[k].append(time.perf_counter() - t)
-        for k, v in samples.items():
-            speed[(k, nt)] = float(np.median(v[1:])) * 1e3
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(-1)
-    rows = [[k] + [round(speed[(k, nt)], 1) for nt in sorted({1, threads})]
-            for k in fns]
-    header = ['method'] + [f'ms/pair, {nt} thread(s)' for nt in sorted({1, threads})]
-    if torch.cuda.is_available():
-        net.cuda()
-        tc, uc = ta.cuda(), tb.cuda()
-        with torch.no_grad():
-            ms = time_fn(lambda: (net(tc, uc), torch.cuda.synchronize()), reps) * 1e3
+    name = 'PWCNet (PWC-DC, 9.37 M parameters)'
+    speed, counts = _ms_per_pair_320(net, a, b, reps, name)
+    methods = [name, 'OpenCV Farneback', 'OpenCV DIS (medium)']
+    rows = [[k] + [round(speed[(k, nt)], 1) for nt in counts] for k in methods]
+    header = ['method'] + [f'ms/pair, {nt} thread(s)' for nt in counts]
+    if (name, 'cuda') in speed:
         header.append('ms/pair CUDA')
-        rows[0].append(round(ms, 2))
+        rows[0].append(round(speed[(name, 'cuda')], 2))
         for r in rows[1:]:
             r.append('')
     return Section(

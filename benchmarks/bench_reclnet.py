@@ -145,6 +145,27 @@ def _train_model(model, loader_data, epochs, lr, seed):
     return model
 
 
+def per_frame_linear(d: int, c: int):
+    """The "CNN" row: one linear layer per frame on the ``rgb`` feature (no
+    context), C+1-way log-softmax; NLL over frames with label -1 ignored."""
+    import torch
+    import torch.nn as nn
+
+    class PerFrameLinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(d, c + 1)
+
+        def forward(self, inputs, labels=None, mode='tensor'):
+            logp = torch.log_softmax(self.fc(inputs['rgb']), -1)
+            if mode == 'loss':
+                return dict(loss_cls=nn.functional.nll_loss(
+                    logp.flatten(0, 1), labels.flatten(), ignore_index=-1))
+            return logp.exp()
+
+    return PerFrameLinear()
+
+
 def _windows(ds):
     import torch
     items = [ds[i] for i in range(len(ds))]
@@ -167,7 +188,6 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
     import tempfile
 
     import torch
-    import torch.nn as nn
 
     from stadl_plugins.datasets.track_windows import (TrackWindowDataset,
                                                       make_synthetic_track_features,
@@ -181,18 +201,6 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
     n_train, n_test, seconds = (8, 4, 12) if quick else (16, 8, 12)
     epochs, dim, fc, mem = (15, 32, 64, 32) if quick else (20, 32, 64, 32)
     thrs = (0.1, 0.2, 0.3, 0.5)
-
-    class PerFrameLinear(nn.Module):  # the "CNN" row: per-frame scores, no context
-        def __init__(self, d, c):
-            super().__init__()
-            self.fc = nn.Linear(d, c + 1)
-
-        def forward(self, inputs, labels=None, mode='tensor'):
-            logp = torch.log_softmax(self.fc(inputs['rgb']), -1)
-            if mode == 'loss':
-                return dict(loss_cls=nn.functional.nll_loss(
-                    logp.flatten(0, 1), labels.flatten(), ignore_index=-1))
-            return logp.exp()
 
     rows_spec = [('per-frame linear (CNN)', 'rgb', 'linear', 'threshold'),
                  ('per-frame linear (CNN)', 'rgb', 'linear', 'viterbi'),
@@ -239,7 +247,7 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
             if key in models:
                 continue
             if kind == 'linear':
-                m = _train_model(PerFrameLinear(dim, c), train['rgb'], epochs, 5e-3, seed)
+                m = _train_model(per_frame_linear(dim, c), train['rgb'], epochs, 5e-3, seed)
             elif kind in ('fc', 'lstm'):
                 m = _train_model(RecLNet(c, {'rgb': dim}, fc, mem, kind), train['rgb'],
                                  epochs, 5e-3, seed)

@@ -67,8 +67,7 @@ def reclnet_stock_features(quick: bool, out_dir: str) -> Section:
 
 def _run(quick: bool) -> Section:
     import torch
-    import torch.nn as nn
-    from bench_reclnet import _train_model
+    from bench_reclnet import _train_model, per_frame_linear
 
     from stadl_plugins.datasets.track_windows import TrackWindowDataset
     from stadl_plugins.evaluation.functional.video_ap import video_map
@@ -92,18 +91,6 @@ def _run(quick: bool) -> Section:
     d = test['feat'].shape[2]
     x_test = torch.from_numpy((test['feat'] - mean.numpy()) / std.numpy())
     train = ({'rgb': (x_train - mean) / std}, y_train)
-
-    class PerFrameLinear(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(d, c + 1)
-
-        def forward(self, inputs, labels=None, mode='tensor'):
-            logp = torch.log_softmax(self.fc(inputs['rgb']), -1)
-            if mode == 'loss':
-                return dict(loss_cls=nn.functional.nll_loss(
-                    logp.flatten(0, 1), labels.flatten(), ignore_index=-1))
-            return logp.exp()
 
     seeds = (0, 1) if quick else (0, 1, 2)
     epochs, fc, mem = (15, 64, 32) if quick else (25, 64, 32)
@@ -132,7 +119,7 @@ def _run(quick: bool) -> Section:
     det_probs = np.concatenate([1 - det.max(-1, keepdims=True), det], -1)
     res = {k: [] for k in range(len(specs))}
     for seed in seeds:
-        models = {'linear': _train_model(PerFrameLinear(), train, epochs, 5e-3, seed),
+        models = {'linear': _train_model(per_frame_linear(d, c), train, epochs, 5e-3, seed),
                   'fc': _train_model(RecLNet(c, {'rgb': d}, fc, mem, 'fc'), train,
                                      epochs, 5e-3, seed),
                   'gru': _train_model(RecLNet(c, {'rgb': d}, fc, mem, 'gru'), train,

@@ -6,10 +6,9 @@ Run: ``python benchmarks/run.py --only recurrent_overhead [--quick]``.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
-
-import torch  # noqa: F401
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Section, benchmark, machine_line  # noqa: E402
@@ -66,7 +65,6 @@ RECOG_VARIANTS = [('ConvLSTM', 'none'), ('ConvALSTM (appearance attention)', 'ap
 
 def _train_recognizer(attention, seed, epochs, work_dir):
     """tools/train.py on the recognition config; returns the final val top-1."""
-    import json
     import subprocess
     done = os.path.join(work_dir, 'result.json')
     if not os.path.exists(done):
@@ -86,7 +84,6 @@ def _train_recognizer(attention, seed, epochs, work_dir):
         acc = [s['acc/top1'] for s in scalars if 'acc/top1' in s][-1]
         with open(done, 'w') as f:
             json.dump(dict(top1=acc, checkpoint=f'epoch_{epochs}.pth'), f)
-    import json
     with open(done) as f:
         return json.load(f)
 
@@ -102,7 +99,6 @@ def _find(root, name):
 def videolstm_recognition_localization(quick: bool, out_dir: str) -> Section:
     """Video-level accuracy of ConvLSTM/ConvALSTM/VideoLSTM recognizers trained on
     video labels, and video-mAP of the single attention tube per video."""
-    import json
     import pickle
 
     import numpy as np
