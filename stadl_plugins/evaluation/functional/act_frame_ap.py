@@ -10,6 +10,20 @@ Detections are one row per (box, class) pair, so a box may carry several classes
 
 ``dets``: ``(N, 8)`` float array ``video_index, frame, label, score, x1, y1, x2, y2``
 with ``video_index`` into the evaluated video list and pixel boxes.
+
+Two protocols (``docs/evaluation.md`` has the full table):
+
+* ``'act'``: the ACT evaluator (``frameAP`` of ACT / MOC-Detector ``src/ACT.py``),
+  the one UCF101-24 and JHMDB-21 papers report: detections of a label ranked by
+  ``np.argsort(-scores)`` (numpy's default, non-stable sort, so ties fall as they
+  fall in the reference when the same array is passed); each detection is matched
+  to the best *still unmatched* GT box of its frame (:func:`remaining_match`);
+  inclusive-pixel IoU (``+1``); AP is the trapezoid under the raw PR curve from
+  (0, 1) (:func:`act_average_precision`); the mean runs over every label.
+* ``'multisports'``: MMAction2's MultiSports evaluator: stable descending sort, a
+  detection whose best GT box is taken is a false positive
+  (:func:`greedy_match`), continuous IoU, all-point (VOC) AP, labels without GT
+  left out of the mean.
 """
 from __future__ import annotations
 
@@ -17,8 +31,17 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .average_precision import average_precision, precision_recall
-from .boxes import greedy_match
+from .average_precision import (act_average_precision, act_percent_mean,
+                                average_precision, precision_recall)
+from .boxes import greedy_match, remaining_match
+
+PROTOCOLS = ('act', 'multisports')
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
+    return protocol
 
 DET_COLUMNS = ('video_index', 'frame', 'label', 'score', 'x1', 'y1', 'x2', 'y2')
 
@@ -43,17 +66,35 @@ def gt_frame_boxes(gt: dict, videos: list, label: int) -> dict:
 
 
 def act_frame_ap(gt: dict, dets: np.ndarray, videos: list, iou_thr: float = 0.5,
-                 ignore_labels=()) -> dict:
+                 ignore_labels=(), protocol: str = 'multisports',
+                 pr_dtype=np.float64) -> dict:
     """Frame-AP per class at ``iou_thr`` over every GT frame of ``videos``.
 
     A GT frame without any detection counts as missed; detections on frames
-    without GT of the class are false positives. Classes without GT in ``videos``
-    are left out of the mean, classes with GT and no detections get AP 0.
+    without GT of the class are false positives.
+
+    ``protocol='act'`` (module docstring) reproduces ACT's ``frameAP``. Every
+    label of ``gt['labels']`` (less ``ignore_labels``) is in the mean; a label
+    without GT in ``videos`` gets AP 0. (The reference gives 0 only when such a
+    label also has no detection; with detections it divides 0 by 0 for the
+    recall and crashes. We return 0 in both cases: every detection of it is a
+    false positive and its recall is 0.)
+
+    ``pr_dtype=np.float32`` (``'act'`` only) keeps the precision/recall curve,
+    the AP integration and the mean in single precision as the reference does,
+    so the result equals what it prints to ~1e-7 relative; the default float64
+    is the same computation in double precision.
+
+    ``protocol='multisports'``: classes without GT in ``videos`` are left out of
+    the mean, classes with GT and no detections get AP 0.
 
     Returns:
         dict: ``frameAP`` (mean AP in percent, the convention of ACT/MOC/
-        MultiSports tables), ``per_class`` ``{label name: AP %}``, ``pr``.
+        MultiSports tables), ``per_class`` ``{label name: AP %}``, ``pr``
+        (``None`` for a label without GT).
     """
+    if check_protocol(protocol) == 'act':
+        return _act_frame_ap(gt, dets, videos, iou_thr, ignore_labels, pr_dtype)
     dets = np.asarray(dets, dtype=np.float64).reshape(-1, 8)
     labels = gt['labels']
     per_class, pr = OrderedDict(), OrderedDict()
@@ -84,3 +125,45 @@ def act_frame_ap(gt: dict, dets: np.ndarray, videos: list, iou_thr: float = 0.5,
     vals = list(per_class.values())
     return OrderedDict(frameAP=float(np.mean(vals)) if vals else float('nan'),
                        per_class=per_class, pr=pr)
+
+
+def _frame_groups(d: np.ndarray):
+    """``(video_index, frame)`` keys and row indices (order kept) of sorted dets."""
+    keys = d[:, 0].astype(np.int64) * 1_000_000 + d[:, 1].astype(np.int64)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    groups = np.argsort(inverse, kind='stable')
+    bounds = np.searchsorted(inverse[groups], np.arange(len(uniq) + 1))
+    for gi, key in enumerate(uniq):
+        yield (int(key // 1_000_000), int(key % 1_000_000)), \
+            groups[bounds[gi]:bounds[gi + 1]]
+
+
+def _act_frame_ap(gt, dets, videos, iou_thr, ignore_labels, pr_dtype) -> dict:
+    dets = np.asarray(dets)
+    if dets.dtype.kind != 'f':
+        dets = dets.astype(np.float64)
+    dets = dets.reshape(-1, 8)  # dtype kept: the tie order of the sort depends on it
+    per_class, pr = OrderedDict(), OrderedDict()
+    for ilabel, name in enumerate(gt['labels']):
+        if name in ignore_labels:
+            continue
+        gtb = gt_frame_boxes(gt, videos, ilabel)
+        num_gt = sum(len(b) for b in gtb.values())
+        d = dets[dets[:, 2] == ilabel]
+        d = d[np.argsort(-d[:, 3])]  # ACT's order: default (non-stable) argsort
+        if num_gt == 0:
+            per_class[name] = 0.0
+            pr[name] = None  # see the docstring: the reference crashes with dets
+            continue
+        tp = np.zeros(len(d), dtype=bool)
+        boxes = d[:, 4:8].astype(np.float64)
+        for key, idx in _frame_groups(d):
+            g = gtb.get(key)
+            if g is not None:
+                tp[idx] = remaining_match(boxes[idx], g, iou_thr, plus_one=True)
+        p, r = precision_recall(d[:, 3], tp, num_gt, order=np.arange(len(d)))
+        per_class[name] = act_average_precision(p, r, pr_dtype)
+        pr[name] = (p, r)
+    vals, mean = act_percent_mean(list(per_class.values()), pr_dtype)
+    per_class = OrderedDict(zip(per_class, vals))
+    return OrderedDict(frameAP=mean, per_class=per_class, pr=pr)
