@@ -48,7 +48,9 @@ val_dataloader = dict(
                  proposal_file=f'{data_root}/proposals_test.pkl',
                  person_det_score_thr=0.5, pipeline=val_pipeline, **common))
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='VideoMAPMetric', ann_file=ann_file, split=split)
+# protocol='act': the ACT/MOC evaluator and MOC's linker, the numbers papers report
+val_evaluator = dict(_delete_=True, type='VideoMAPMetric', ann_file=ann_file, split=split,
+                     protocol='act')
 test_evaluator = val_evaluator
 
 custom_imports = dict(imports=['stadl_plugins'], allow_failed_imports=False)

@@ -33,6 +33,7 @@ import numpy as np
 
 from .average_precision import (act_average_precision, act_percent_mean,
                                 average_precision, precision_recall)
+from . import boxes as _boxes
 from .boxes import greedy_match, remaining_match
 
 PROTOCOLS = ('act', 'multisports')
@@ -160,7 +161,7 @@ def _act_frame_ap(gt, dets, videos, iou_thr, ignore_labels, pr_dtype) -> dict:
         for key, idx in _frame_groups(d):
             g = gtb.get(key)
             if g is not None:
-                tp[idx] = remaining_match(boxes[idx], g, iou_thr, plus_one=True)
+                tp[idx] = remaining_match(boxes[idx], g, iou_thr, plus_one=_boxes.ACT_PLUS_ONE)
         p, r = precision_recall(d[:, 3], tp, num_gt, order=np.arange(len(d)))
         per_class[name] = act_average_precision(p, r, pr_dtype)
         pr[name] = (p, r)

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the ACT evaluator's convention (``protocol='act'`` reads it at call time, so the
+#: rule-by-rule tests can switch it off to show that it matters)
+ACT_PLUS_ONE = True
+
 
 def box_area(boxes: np.ndarray, plus_one: bool = False) -> np.ndarray:
     """Areas of ``(..., 4)`` boxes ``x1, y1, x2, y2`` (``+1`` pixel when ``plus_one``)."""

@@ -41,6 +41,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from . import boxes as _boxes
 from .boxes import pairwise_iou
 
 
@@ -85,24 +86,24 @@ def _upstream_soft_nms(dets: np.ndarray, thr: float, top_k: int) -> np.ndarray:
     return dets[:top_k]
 
 
-def moc_weighted_nms(dets: np.ndarray, thr: float = 0.6,
-                     top_k: int | None = 10) -> np.ndarray:
-    """MOC's per-frame ``nms_tubelets`` for single-frame tubelets (K=1).
+def moc_score_weights(dets: np.ndarray, thr: float = 0.6) -> np.ndarray:
+    """The ``1 - IoU`` score weights of MOC's score-weighted NMS, in row order.
 
-    ``dets`` ``(n, 5)`` rows ``x1, y1, x2, y2, score``. Visits boxes in
-    ``np.argsort(scores)[::-1]`` order; each box still in the queue multiplies the
-    score of every later box whose inclusive-pixel IoU with it exceeds ``thr`` by
-    ``1 - IoU`` and removes it from the queue (it is kept, but suppresses nothing).
-    Returns a copy re-sorted by the new scores (``argsort[::-1]`` again), cut to
-    ``top_k`` rows.
+    ``dets`` ``(n, 5)`` rows ``x1, y1, x2, y2, score``. Boxes are visited in
+    ``np.argsort(scores)[::-1]`` order; each box still in the queue gives every
+    later box whose inclusive-pixel IoU with it exceeds ``thr`` the weight
+    ``1 - IoU`` and removes it from the queue (it is kept, but suppresses
+    nothing). Other boxes keep weight 1. This is MOC's ``nms2d`` (applied to frame
+    detections before frame-AP) and, followed by a re-sort and a cut, its
+    ``nms_tubelets`` for K=1 (:func:`moc_weighted_nms`).
     """
-    dets = np.array(dets, copy=True).reshape(-1, 5)
-    if len(dets) == 0:
-        return dets
+    dets = np.asarray(dets).reshape(-1, 5)
     x1, y1, x2, y2, scores = dets.T
+    weight = np.ones_like(scores)
+    if len(dets) == 0:
+        return weight
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
     order = np.argsort(scores)[::-1]
-    weight = np.ones_like(scores)
     while order.size > 0:
         i, rest = order[0], order[1:]
         w = np.maximum(0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
@@ -112,7 +113,21 @@ def moc_weighted_nms(dets: np.ndarray, thr: float = 0.6,
         over = ious > thr
         weight[rest[over]] = 1 - ious[over]
         order = rest[ious <= thr]  # NaN IoU leaves the queue unweighted, as MOC
-    dets[:, 4] = scores * weight
+    return weight
+
+
+def moc_weighted_nms(dets: np.ndarray, thr: float = 0.6,
+                     top_k: int | None = 10) -> np.ndarray:
+    """MOC's per-frame ``nms_tubelets`` for single-frame tubelets (K=1).
+
+    Scores multiplied by :func:`moc_score_weights`, rows re-sorted by the new
+    scores (``np.argsort(...)[::-1]``, as MOC) and cut to ``top_k``. Returns a
+    copy.
+    """
+    dets = np.array(dets, copy=True).reshape(-1, 5)
+    if len(dets) == 0:
+        return dets
+    dets[:, 4] = dets[:, 4] * moc_score_weights(dets, thr)
     dets = dets[np.argsort(dets[:, 4])[::-1]]
     return dets if top_k is None else dets[:top_k]
 
@@ -216,7 +231,7 @@ def _link_video_moc(frame_dets, nframes, nms_thr, top_k, link_iou, min_len,
             means = np.array([t[1] / len(t[0]) for t in current])
             current = [current[i] for i in np.argsort(-means)]
             ok = (pairwise_iou(np.array([t[0][-1][1][:4] for t in current]),
-                               d[:, :4], plus_one=True) >= link_iou
+                               d[:, :4], plus_one=_boxes.ACT_PLUS_ONE) >= link_iou
                   if len(d) else None)
             free = np.ones(len(d), dtype=bool)
             still, ended = [], []

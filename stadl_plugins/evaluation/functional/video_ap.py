@@ -25,6 +25,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import boxes as _boxes
 from .act_frame_ap import check_protocol
 from .average_precision import (act_average_precision, act_percent_mean,
                                 average_precision, precision_recall)
@@ -100,7 +101,7 @@ def tube_nms(tubes: list, thr: float = ACT_TUBE_NMS_THR) -> np.ndarray:
         i = order[-1]
         keep.append(int(i))
         rest = order[:-1]
-        ious = np.array([tube_iou(tubes[j][1], tubes[i][1], plus_one=True)
+        ious = np.array([tube_iou(tubes[j][1], tubes[i][1], plus_one=_boxes.ACT_PLUS_ONE)
                          for j in rest])
         order = rest[ious <= thr] if len(rest) else rest
     return np.asarray(keep, dtype=np.int64)
@@ -142,10 +143,16 @@ def _act_ranked(gt, tubes, videos, ilabel):
     ranked = []
     for j in order:
         v, _, tube = cand[j]
-        ious = (np.array([tube_iou(g, tube, plus_one=True) for g in gtt[v]])
+        ious = (np.array([tube_iou(g, tube, plus_one=_boxes.ACT_PLUS_ONE) for g in gtt[v]])
                 if v in gtt else None)
         ranked.append((v, ious))
     return num_gt, ranked
+
+
+def _best_remaining(ious: np.ndarray, free: np.ndarray) -> int:
+    """ACT: the best of the still unmatched GT tubes (first on a tie); -1 if none."""
+    cand = np.flatnonzero(free)
+    return int(cand[np.argmax(ious[cand])]) if len(cand) else -1
 
 
 def _act_ap(num_gt, ranked, iou_thr, pr_dtype=np.float64) -> float:
@@ -158,11 +165,8 @@ def _act_ap(num_gt, ranked, iou_thr, pr_dtype=np.float64) -> float:
         if ious is None:
             continue
         f = free.setdefault(v, np.ones(len(ious), dtype=bool))
-        cand = np.flatnonzero(f)
-        if not len(cand):
-            continue
-        best = cand[np.argmax(ious[cand])]
-        if ious[best] >= iou_thr:
+        best = _best_remaining(ious, f)
+        if best >= 0 and ious[best] >= iou_thr:
             f[best] = False
             tp[rank] = True
     p, r = precision_recall(np.zeros(len(ranked)), tp, num_gt,

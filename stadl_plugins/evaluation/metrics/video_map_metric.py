@@ -10,8 +10,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from ...registry import METRICS
-from ..functional.act_frame_ap import act_frame_ap, split_videos
-from ..functional.tube_linking import link_tubes
+from ..functional.act_frame_ap import act_frame_ap, check_protocol, split_videos
+from ..functional.tube_linking import link_tubes, moc_score_weights
 from ..functional.video_ap import VIDEO_IOU_THRS, video_map
 from ..offline import as_numpy
 
@@ -25,10 +25,16 @@ class VideoMAPMetric(BaseMetric):
     pair scoring above ``score_thr`` becomes a detection (multi-label, like AVA);
     ``label_mode='argmax'`` keeps only each box's best class (MMAction2's
     ``MultiSportsMetric``). Detections are linked into tubes per class
-    (:func:`~stadl_plugins.evaluation.functional.link_tubes`, ACT-style online
-    linking) and scored against the GT tubes with the ACT tube IoU (inclusive
-    temporal IoU x mean spatial IoU). All values are percentages, as in the
-    UCF101-24/JHMDB literature.
+    (:func:`~stadl_plugins.evaluation.functional.link_tubes`) and scored against
+    the GT tubes (temporal IoU with inclusive frame counting x mean spatial IoU).
+    All values are percentages, as in the UCF101-24/JHMDB literature.
+
+    ``protocol='act'`` is the ACT/MOC evaluator that UCF101-24 and JHMDB-21 papers
+    report (trapezoid AP, matching to the remaining GT, ``+1`` pixel IoU, tube
+    NMS 0.3 before video-AP, every label in the mean) with MOC's linker
+    (``link_cfg=dict(style='moc')``); ``protocol='multisports'`` (the default, for
+    backward compatibility) is MMAction2's MultiSports evaluator with the
+    hard-NMS linker. ``docs/evaluation.md`` lists the rules of each.
 
     Results: ``frameAP``, ``v_map@<thr>`` for each of ``video_iou_thrs`` (default
     0.05, 0.1, 0.2, 0.3, 0.5, 0.75), ``v_map_0.5:0.95``, ``v_map_0.1:0.9``,
@@ -41,8 +47,17 @@ class VideoMAPMetric(BaseMetric):
             ``background_class=True``); class ``i`` of the GT is then column ``i+1``.
         label_mode: ``'multilabel'`` or ``'argmax'``.
         score_thr: minimum class score of a detection.
-        link_cfg: options of :func:`link_video` (nms_thr, top_k, link_iou,
-            min_len, min_score).
+        protocol: ``'act'`` or ``'multisports'``.
+        link_cfg: options of :func:`link_video` (style, nms_thr, top_k,
+            link_iou, min_len, min_score); ``style`` defaults to ``'moc'`` with
+            ``protocol='act'`` and to ``'hard'`` otherwise.
+        frame_nms: ``None`` or a threshold: MOC's score-weighted per-frame NMS
+            (``nms2d``, all boxes kept) on each frame's detections of a label
+            before frame-AP, as MOC's ``load_frame_detections`` does to its
+            tubelet outputs (0.6 there). Off by default: a frame detector's
+            boxes are NMS'd already.
+        pr_dtype: ``'float64'`` or ``'float32'`` (``'act'``: the reference's
+            single-precision curves; differs by <1e-4 points).
         ignore_labels: class names to leave out (MultiSports skips six).
         upstream_bugs: reproduce MMAction2 1.2's linking defects (only for
             comparing with its published numbers).
@@ -53,8 +68,18 @@ class VideoMAPMetric(BaseMetric):
                  label_mode: str = 'multilabel', score_thr: float = 0.01,
                  video_iou_thrs=VIDEO_IOU_THRS, link_cfg: Optional[dict] = None,
                  ignore_labels=(), per_class: bool = True, upstream_bugs: bool = False,
+                 protocol: str = 'multisports', frame_nms: Optional[float] = None,
+                 pr_dtype: str = 'float64',
                  collect_device: str = 'cpu', prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.protocol = check_protocol(protocol)
+        if upstream_bugs and protocol != 'multisports':
+            raise ValueError("upstream_bugs reproduces MMAction2's MultiSports "
+                             "evaluator: use it with protocol='multisports'")
+        if pr_dtype not in ('float64', 'float32'):
+            raise ValueError(f"pr_dtype must be 'float64' or 'float32', got {pr_dtype!r}")
+        self.pr_dtype = getattr(np, pr_dtype)
+        self.frame_nms = frame_nms
         if label_mode not in ('multilabel', 'argmax'):
             raise ValueError(f"label_mode must be 'multilabel' or 'argmax', "
                              f'got {label_mode!r}')
@@ -72,6 +97,7 @@ class VideoMAPMetric(BaseMetric):
         self.score_thr = score_thr
         self.video_iou_thrs = tuple(video_iou_thrs)
         self.link_cfg = dict(link_cfg or {})
+        self.link_cfg.setdefault('style', 'moc' if protocol == 'act' else 'hard')
         self.ignore_labels = tuple(ignore_labels)
         self.per_class = per_class
         self.upstream_bugs = upstream_bugs
@@ -114,21 +140,36 @@ class VideoMAPMetric(BaseMetric):
         if unknown:
             raise ValueError(f'{len(unknown)} predicted videos are not test videos of '
                              f'{self.ann_file} (e.g. {sorted(unknown)[0]!r})')
-        return np.concatenate(rows) if rows else np.zeros((0, 8))
+        dets = np.concatenate(rows) if rows else np.zeros((0, 8))
+        return dets if self.frame_nms is None else self.weighted_frame_nms(dets)
+
+    def weighted_frame_nms(self, dets: np.ndarray) -> np.ndarray:
+        """MOC's ``nms2d`` per (video, frame, label): scores reweighted in place."""
+        dets = dets.copy()
+        _, inverse = np.unique(dets[:, :3], axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for g in np.flatnonzero(np.bincount(inverse) > 1):
+            idx = np.flatnonzero(inverse == g)
+            dets[idx, 3] *= moc_score_weights(dets[idx][:, [4, 5, 6, 7, 3]],
+                                              self.frame_nms)
+        return dets
 
     def compute_metrics(self, results: list) -> dict:
         logger = MMLogger.get_current_instance()
         dets = self.detections(results)
-        fr = act_frame_ap(self.gt, dets, self.videos, 0.5, self.ignore_labels)
+        fr = act_frame_ap(self.gt, dets, self.videos, 0.5, self.ignore_labels,
+                          protocol=self.protocol, pr_dtype=self.pr_dtype)
         tubes = link_tubes(dets, self.videos, self.gt['nframes'],
                            len(self.gt['labels']), upstream_bugs=self.upstream_bugs,
                            **self.link_cfg)
         vm = video_map(self.gt, tubes, self.videos, thresholds=self.video_iou_thrs,
                        inclusive=not self.upstream_bugs,
-                       ignore_labels=self.ignore_labels)
+                       ignore_labels=self.ignore_labels, protocol=self.protocol,
+                       pr_dtype=self.pr_dtype)
         out = OrderedDict(frameAP=fr['frameAP'])
         out.update(vm)
-        lines = [f'frame-AP@0.5 and video-AP, {len(self.videos)} test videos, '
+        lines = [f'frame-AP@0.5 and video-AP (protocol {self.protocol!r}), '
+                 f'{len(self.videos)} test videos, '
                  f'{len(dets)} detections, {sum(map(len, tubes.values()))} tubes:']
         for name, ap in fr['per_class'].items():
             lines.append(f'  {name:<30s} frame-AP {ap:6.2f}')
