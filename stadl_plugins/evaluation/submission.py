@@ -3,19 +3,22 @@
 The leaderboard format: no header, one row per (box, action),
 ``video_id, middle_frame_timestamp, x1, y1, x2, y2, action_id, score`` with integer
 timestamps, boxes normalised to [0, 1], ``action_id`` from the challenge label map
-(60 classes) and at most 50 rows per keyframe (the evaluator keeps the 50 best).
+(60 classes) and at most 50 rows per keyframe (the official evaluator keeps only 50
+per keyframe and silently drops the others, so the validator rejects more).
 """
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..datasets.ava_io import read_label_map
+from ..datasets.ava_io import AVAFormatError, read_label_map
 
 
 class SubmissionError(ValueError):
@@ -31,12 +34,148 @@ class SubmissionReport:
     actions: Counter = field(default_factory=Counter)
     warnings: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    #: every problem found, by kind (``errors`` holds at most ``max_errors``)
+    error_kinds: Counter = field(default_factory=Counter)
+    error_lines: set = field(default_factory=set)
+
+    @property
+    def num_errors(self) -> int:
+        return sum(self.error_kinds.values())
+
+    def error_summary(self) -> str:
+        """One line: how many problems of each kind, on how many lines."""
+        kinds = ', '.join(f'{k}: {n}' for k, n in self.error_kinds.most_common())
+        return (f'{self.path}: {self.num_errors} problem(s) on '
+                f'{len(self.error_lines)} line(s) ({kinds})')
 
     def summary(self) -> str:
         lines = [f'{self.path}: {self.num_rows} rows, {self.num_keyframes} keyframes, '
                  f'{self.num_videos} videos, {len(self.actions)} action ids']
         lines += [f'warning: {w}' for w in self.warnings]
         return '\n'.join(lines)
+
+
+class _OneLine:
+    """Feeds ``csv.reader`` one physical line at a time, so that a record never
+    spans lines and ``csv.Error`` leaves the reader usable for the next line."""
+
+    def __init__(self):
+        self.line = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.line is None:
+            raise StopIteration
+        line, self.line = self.line, None
+        return line
+
+
+def iter_csv_lines(path: str):
+    """``(lineno, record, problem)`` for every line of a CSV file, never raising on
+    bad content: ``problem`` is None or ``(kind, message)`` for a line that is not
+    UTF-8 or holds a field longer than the ``csv`` module's limit (then ``record``
+    is None). A UTF-8 byte-order mark at the start is removed and reported once as
+    ``(0, None, ('bom', message))``."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    if data.startswith(b'\xef\xbb\xbf'):
+        data = data[3:]
+        yield 0, None, ('bom', 'a UTF-8 byte-order mark (BOM) at the start of the '
+                        'file was removed; without that it would be part of the '
+                        'first video id')
+    text = data.decode('utf-8', errors='surrogateescape')
+    limit = csv.field_size_limit()
+    feed = _OneLine()
+    reader = csv.reader(feed)
+    for lineno, line in enumerate(io.StringIO(text, newline=''), start=1):
+        try:
+            line.encode('utf-8')
+        except UnicodeEncodeError as exc:
+            bad = line[exc.start].encode('utf-8', errors='surrogateescape')
+            yield lineno, None, ('not UTF-8', f'not valid UTF-8 (byte 0x{bad.hex()} '
+                                 f'at column {exc.start + 1})')
+            continue
+        feed.line = line
+        try:
+            rec = next(reader, [])
+        except csv.Error as exc:
+            longest = max((len(c) for c in line.split(',')), default=0)
+            yield lineno, None, ('field too long', f'a field of about {longest} '
+                                 f'characters exceeds the csv field limit ({limit}): '
+                                 f'{exc}')
+            continue
+        yield lineno, rec, None
+
+
+def read_ava_rows(path: str, with_score: bool | None = None):
+    """An AVA CSV (GT or detections) as flat arrays in file order:
+    ``(keys, key_of_row, boxes x1y1x2y2, action ids, scores)``.
+
+    Rows are parsed as the official reader parses them (``float``/``int``, key
+    ``'%s,%04d' % (video_id, int(timestamp))``); 7 columns give score 1.0, 8 columns
+    a score (detections) or a person id (GT, ``with_score=False``: scores all 1.0).
+    Boxes are not checked here: each protocol treats invalid boxes its own way.
+    Blank lines are skipped; a BOM is removed with a warning.
+
+    Raises:
+        AVAFormatError: ``"<path>:<line>: ..."`` for a line that cannot be read.
+    """
+    from ..datasets.ava_io import img_key
+    keys, index, kr, br, lr, sr = [], {}, [], [], [], []
+    for lineno, rec, problem in iter_csv_lines(path):
+        if problem:
+            if problem[0] == 'bom':
+                warnings.warn(f'{path}: {problem[1]}')
+                continue
+            raise AVAFormatError(f'{path}:{lineno}: {problem[1]}')
+        if not rec:
+            continue
+        if len(rec) not in (7, 8):
+            raise AVAFormatError(f'{path}:{lineno}: expected 7 or 8 columns '
+                                 'video_id,timestamp,x1,y1,x2,y2,action_id[,score], '
+                                 f'got {len(rec)}: {",".join(rec)[:200]!r}')
+        try:
+            k = img_key(rec[0], int(rec[1]))
+            box = [float(v) for v in rec[2:6]]
+            aid = int(rec[6])
+            score = float(rec[7]) if len(rec) == 8 and with_score is not False else 1.0
+        except ValueError as exc:
+            raise AVAFormatError(f'{path}:{lineno}: non-numeric field ({exc})') from None
+        if k not in index:
+            index[k] = len(keys)
+            keys.append(k)
+        kr.append(index[k])
+        br.append(box)
+        lr.append(aid)
+        sr.append(score)
+    return (keys, np.asarray(kr, np.int64), np.asarray(br, np.float64).reshape(-1, 4),
+            np.asarray(lr, np.int64), np.asarray(sr, np.float64))
+
+
+def read_excluded(path: str | None) -> set:
+    """Excluded keyframes (``video_id,timestamp`` rows) as keys ``'vid,0902'``."""
+    from ..datasets.ava_io import img_key
+    keys = set()
+    if not path:
+        return keys
+    for lineno, rec, problem in iter_csv_lines(path):
+        if problem:
+            if problem[0] == 'bom':
+                warnings.warn(f'{path}: {problem[1]}')
+                continue
+            raise AVAFormatError(f'{path}:{lineno}: {problem[1]}')
+        if not rec:
+            continue
+        try:
+            if len(rec) != 2:
+                raise ValueError
+            keys.add(img_key(rec[0], int(rec[1])))
+        except ValueError:
+            raise AVAFormatError(f'{path}:{lineno}: expected video_id,timestamp, '
+                                 f'got {",".join(rec)[:200]!r}') from None
+    return keys
 
 
 def detection_rows(samples, num_classes: int = 81, action_thr: float = 0.002,
@@ -78,12 +217,18 @@ def detection_rows(samples, num_classes: int = 81, action_thr: float = 0.002,
                 # and any evaluation of the file see the same numbers
                 by_key[key].append((*key, *(float(f'{v:.4f}') for v in b), aid,
                                     float(f'{scores[i, col]:.4f}')))
+    from .functional.ava_frame_ap import official_reader_order
     rows = []
     for key, rs in by_key.items():
         if max_per_keyframe is not None and len(rs) > max_per_keyframe:
-            # best first; ties: larger action id, then smaller box (the canonical
-            # order of ava_frame_ap_flat's 'activitynet' protocol)
-            rs = sorted(rs, key=lambda r: (-r[7], -r[6], r[2:6]))[:max_per_keyframe]
+            # the official reader's cut applied to the rows in the order
+            # write_submission writes them (action, score descending, box): the
+            # rows the official script keeps from the uncut file, and the cut of
+            # ava_frame_ap's 'canonical' row order
+            rs = sorted(rs, key=lambda r: (r[6], -r[7], r[2:6]))
+            keep = official_reader_order([r[7] for r in rs], [r[6] for r in rs],
+                                         [r[2:6] for r in rs], max_per_keyframe)
+            rs = [rs[i] for i in sorted(keep)]
         rows += rs
     return rows
 
@@ -108,38 +253,27 @@ def write_submission(rows, path: str, zip_file: bool = False) -> str:
 
 
 def read_submission(path: str):
-    """A submission CSV as flat arrays for :func:`ava_frame_ap_flat`:
+    """A submission CSV as flat arrays for :func:`ava_frame_ap_flat`, rows in file
+    order (the official reader's tie order depends on it):
     ``(keys, key_of_row, boxes, action ids, scores)``."""
-    from ..datasets.ava_io import img_key
-    keys, index, kr, br, lr, sr = [], {}, [], [], [], []
-    with open(path, newline='') as f:
-        for rec in csv.reader(f):
-            if not rec:
-                continue
-            k = img_key(rec[0], int(rec[1]))
-            if k not in index:
-                index[k] = len(keys)
-                keys.append(k)
-            kr.append(index[k])
-            br.append([float(v) for v in rec[2:6]])
-            lr.append(int(rec[6]))
-            sr.append(float(rec[7]))
-    kr = np.asarray(kr, dtype=np.int64)
-    order = np.argsort(kr, kind='stable')
-    return (keys, kr[order], np.asarray(br, np.float64).reshape(-1, 4)[order],
-            np.asarray(lr, np.int64)[order], np.asarray(sr, np.float64)[order])
+    return read_ava_rows(path, with_score=True)
 
 
 def evaluate_submission(path: str, ann_file: str, label_file: str,
                         exclude_file: str | None = None,
                         protocol: str = 'activitynet') -> dict:
-    """Frame-mAP of a submission CSV against AVA GT (default: ActivityNet rules)."""
+    """Frame-mAP of a submission CSV against AVA GT (default: ActivityNet rules).
+
+    Both files are read in file order, as the reference evaluators read them, so
+    the result equals ``get_ava_performance.py`` (``'activitynet'``) or stock
+    ``ava_eval`` (``'mmaction'``) on the same files, ties included.
+    """
     from .functional.ava_frame_ap import ava_frame_ap_flat
-    from .metrics.ava_frame_ap_metric import AVAFrameAPMetric, _read_excluded
-    gt = AVAFrameAPMetric._read_gt(ann_file)
+    gt = read_ava_rows(ann_file, with_score=False)[:4]
     return ava_frame_ap_flat(gt, *read_submission(path),
                              sorted(read_label_map(label_file)),
-                             excluded=_read_excluded(exclude_file), protocol=protocol)
+                             excluded=read_excluded(exclude_file), protocol=protocol,
+                             row_order='file')
 
 
 def validate_ava_submission(path: str, label_map: str | None = None,
@@ -149,20 +283,24 @@ def validate_ava_submission(path: str, label_map: str | None = None,
                             raise_on_error: bool = True) -> SubmissionReport:
     """Check a detection CSV the way the leaderboard reads it; report every problem.
 
-    Errors, each ``"path:line: ..."``: a header or wrong column count, non-numeric
-    fields, a non-integer timestamp, a box outside [0, 1] or with x1 >= x2 /
-    y1 >= y2, a score that is not finite, an action id outside ``label_map``, a
-    timestamp outside ``timestamp_range`` (the AVA test set: 902-1798), a video not
-    in ``videos``, a keyframe not in ``expected_keys``, a duplicate row, more than
-    ``max_per_keyframe`` rows for a keyframe (the evaluator would silently drop the
-    lowest), an empty file. Keyframes of ``expected_keys`` without any row are
-    warnings (a model may find nobody), as are scores outside [0, 1].
+    Errors, each ``"path:line: ..."``: bytes that are not UTF-8, a field longer than
+    the ``csv`` module's limit, a header or wrong column count, an empty video id,
+    non-numeric fields, a non-integer timestamp, a box outside [0, 1] or with
+    x1 >= x2 / y1 >= y2, a score that is not finite, an action id outside
+    ``label_map``, a timestamp outside ``timestamp_range`` (the AVA test set:
+    902-1798), a video not in ``videos``, a keyframe not in ``expected_keys``, a
+    duplicate row, more than ``max_per_keyframe`` rows for a keyframe (the official
+    evaluator silently keeps only the 50 best: an error, not a warning), an empty
+    file. Warnings: a UTF-8 byte-order mark (removed; it would otherwise become part
+    of the first video id), keyframes of ``expected_keys`` without any row (a model
+    may find nobody), scores outside [0, 1].
 
     Args:
         expected_keys: iterable of ``(video_id, timestamp)`` that may appear.
-        max_errors: stop collecting after this many errors.
-        raise_on_error: raise :class:`SubmissionError` listing all errors (else
-            they are in ``report.errors``).
+        max_errors: keep the messages of this many errors (all are counted in
+            ``report.error_kinds``).
+        raise_on_error: raise :class:`SubmissionError` listing the errors and
+            ending with a count per kind (else they are in ``report.errors``).
     """
     allowed = set(read_label_map(label_map)) if label_map else None
     videos = set(videos) if videos is not None else None
@@ -176,72 +314,88 @@ def validate_ava_submission(path: str, label_map: str | None = None,
     if not os.path.isfile(path):
         raise SubmissionError(f'{path}: no such file')
 
-    def err(msg):
+    def err(kind, lineno, msg):
+        rep.error_kinds[kind] += 1
+        rep.error_lines.add(lineno)
         if len(rep.errors) < max_errors:
-            rep.errors.append(msg)
+            rep.errors.append(f'{path}:{lineno}: {msg}' if lineno else f'{path}: {msg}')
 
-    with open(path, newline='') as f:
-        for lineno, rec in enumerate(csv.reader(f), start=1):
-            where = f'{path}:{lineno}'
-            if not rec or all(not c.strip() for c in rec):
-                err(f'{where}: empty line')
-                continue
-            if len(rec) != 8:
-                err(f'{where}: expected 8 columns video_id,timestamp,x1,y1,x2,y2,'
-                    f'action_id,score, got {len(rec)}: {",".join(rec)!r}')
-                continue
-            if lineno == 1 and not rec[1].strip().lstrip('-').isdigit() and \
-                    not rec[7].replace('.', '', 1).strip().isdigit():
-                err(f'{where}: looks like a header line ({",".join(rec)!r}); the '
-                    'leaderboard CSV has no header')
-                continue
-            try:
-                ts = int(rec[1])
-            except ValueError:
-                err(f'{where}: timestamp {rec[1]!r} is not an integer second')
-                continue
-            try:
-                box = [float(v) for v in rec[2:6]]
-                aid = int(rec[6])
-                score = float(rec[7])
-            except ValueError as exc:
-                err(f'{where}: non-numeric field ({exc})')
-                continue
-            if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in box):
-                err(f'{where}: box {box} is not normalised to [0, 1]')
-            elif box[0] >= box[2] or box[1] >= box[3]:
-                err(f'{where}: box {box} has x1 >= x2 or y1 >= y2')
-            if not math.isfinite(score):
-                err(f'{where}: score {rec[7]!r} is not finite')
-            elif not 0.0 <= score <= 1.0:
-                out_of_unit += 1
-            if allowed is not None and aid not in allowed:
-                err(f'{where}: action id {aid} is not in the label map {label_map} '
-                    f'({len(allowed)} ids)')
-            if timestamp_range and not timestamp_range[0] <= ts <= timestamp_range[1]:
-                err(f'{where}: timestamp {ts} outside '
-                    f'{timestamp_range[0]}-{timestamp_range[1]}')
-            if videos is not None and rec[0] not in videos:
-                err(f'{where}: video {rec[0]!r} is not in the evaluated set')
-            key = (rec[0], ts)
-            if expected is not None and key not in expected:
-                err(f'{where}: keyframe {rec[0]},{ts} is not an expected keyframe')
-            row = (key, tuple(box), aid)
-            if row in seen:
-                err(f'{where}: duplicate of line {seen[row]} (same keyframe, box and '
-                    'action)')
+    def show(rec):
+        text = ','.join(rec)
+        return repr(text if len(text) <= 120 else text[:117] + '...')
+
+    for lineno, rec, problem in iter_csv_lines(path):
+        if problem:
+            if problem[0] == 'bom':
+                rep.warnings.append(f'{path}:1: {problem[1]}')
             else:
-                seen[row] = lineno
-            per_key[key] += 1
-            first_line.setdefault(key, lineno)
-            rep.actions[aid] += 1
-            rep.num_rows += 1
-    if rep.num_rows == 0 and not rep.errors:
-        err(f'{path}: the file has no detections')
+                err(problem[0], lineno, problem[1])
+            continue
+        if not rec or all(not c.strip() for c in rec):
+            err('empty line', lineno, 'empty line')
+            continue
+        if len(rec) != 8:
+            err('column count', lineno, 'expected 8 columns video_id,timestamp,x1,y1,'
+                f'x2,y2,action_id,score, got {len(rec)}: {show(rec)}')
+            continue
+        if lineno == 1 and not rec[1].strip().lstrip('-').isdigit() and \
+                not rec[7].replace('.', '', 1).strip().isdigit():
+            err('header', lineno, f'looks like a header line ({show(rec)}); the '
+                'leaderboard CSV has no header')
+            continue
+        if not rec[0].strip():
+            err('empty video id', lineno, f'empty video id: {show(rec)}')
+            continue
+        try:
+            ts = int(rec[1])
+        except ValueError:
+            err('timestamp', lineno, f'timestamp {rec[1][:40]!r} is not an integer '
+                'second')
+            continue
+        try:
+            box = [float(v) for v in rec[2:6]]
+            aid = int(rec[6])
+            score = float(rec[7])
+        except ValueError as exc:
+            err('non-numeric', lineno, f'non-numeric field ({str(exc)[:120]})')
+            continue
+        if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in box):
+            err('box', lineno, f'box {box} is not normalised to [0, 1]')
+        elif box[0] >= box[2] or box[1] >= box[3]:
+            err('box', lineno, f'box {box} has x1 >= x2 or y1 >= y2')
+        if not math.isfinite(score):
+            err('score', lineno, f'score {rec[7]!r} is not finite')
+        elif not 0.0 <= score <= 1.0:
+            out_of_unit += 1
+        if allowed is not None and aid not in allowed:
+            err('action id', lineno, f'action id {aid} is not in the label map '
+                f'{label_map} ({len(allowed)} ids)')
+        if timestamp_range and not timestamp_range[0] <= ts <= timestamp_range[1]:
+            err('timestamp', lineno, f'timestamp {ts} outside '
+                f'{timestamp_range[0]}-{timestamp_range[1]}')
+        if videos is not None and rec[0] not in videos:
+            err('video', lineno, f'video {rec[0][:60]!r} is not in the evaluated set')
+        key = (rec[0], ts)
+        if expected is not None and key not in expected:
+            err('keyframe', lineno, f'keyframe {rec[0]},{ts} is not an expected '
+                'keyframe')
+        row = (key, tuple(box), aid)
+        if row in seen:
+            err('duplicate', lineno, f'duplicate of line {seen[row]} (same keyframe, '
+                'box and action)')
+        else:
+            seen[row] = lineno
+        per_key[key] += 1
+        first_line.setdefault(key, lineno)
+        rep.actions[aid] += 1
+        rep.num_rows += 1
+    if rep.num_rows == 0 and not rep.num_errors:
+        err('empty file', 0, 'the file has no detections')
     for key, n in per_key.items():
         if n > max_per_keyframe:
-            err(f'{path}:{first_line[key]}: keyframe {key[0]},{key[1]} has {n} rows; '
-                f'the evaluator keeps only the {max_per_keyframe} best')
+            err(f'more than {max_per_keyframe} rows per keyframe', first_line[key],
+                f'keyframe {key[0]},{key[1]} has {n} rows; the official evaluator '
+                f'keeps only the {max_per_keyframe} best and silently drops the rest')
     rep.num_keyframes = len(per_key)
     rep.num_videos = len({k[0] for k in per_key})
     if out_of_unit:
@@ -251,8 +405,11 @@ def validate_ava_submission(path: str, label_map: str | None = None,
         if missing:
             rep.warnings.append(f'{len(missing)} expected keyframes have no detection '
                                 f'(e.g. {missing[0][0]},{missing[0][1]})')
-    if rep.errors and raise_on_error:
-        more = '' if len(rep.errors) < max_errors else f'\n(first {max_errors} shown)'
-        raise SubmissionError(f'{len(rep.errors)} problem(s):\n' +
-                              '\n'.join(rep.errors) + more)
+    if rep.num_errors and raise_on_error:
+        more = '' if rep.num_errors <= len(rep.errors) else \
+            f'\n(first {len(rep.errors)} of {rep.num_errors} shown)'
+        warn = ''.join(f'\nwarning: {w}' for w in rep.warnings)
+        raise SubmissionError(f'{rep.num_errors} problem(s):\n' +
+                              '\n'.join(rep.errors) + more + warn +
+                              '\nsummary: ' + rep.error_summary())
     return rep

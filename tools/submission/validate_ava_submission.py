@@ -5,7 +5,11 @@
         --timestamps 902 1798 [--videos ava_test_v2.2.txt]
 
 Exit status 0 and a summary when the file is valid (warnings listed), 1 with
-"file:line: what is wrong" otherwise.
+"file:line: what is wrong" for the first --max-errors problems and, last, a count
+of all problems by kind otherwise. Bytes that are not UTF-8 and over-long fields are
+reported as such (no traceback); a UTF-8 BOM is removed with a warning; more than
+--max-per-keyframe (50) rows for a keyframe is an error (the official evaluator
+would silently drop the extra rows).
 """
 import argparse
 import sys
@@ -22,16 +26,19 @@ def main(argv=None):
                    help='allowed keyframe range, e.g. 902 1798 for AVA')
     p.add_argument('--videos', help='file with the allowed video ids, one per line')
     p.add_argument('--max-per-keyframe', type=int, default=50)
+    p.add_argument('--max-errors', type=int, default=50,
+                   help='problem lines to print (all are counted in the summary)')
     args = p.parse_args(argv)
     videos = None
     if args.videos:
-        with open(args.videos) as f:
+        with open(args.videos, encoding='utf-8-sig', errors='replace') as f:
             videos = [ln.strip() for ln in f if ln.strip()]
     try:
         rep = validate_ava_submission(args.csv, args.label_map,
                                       timestamp_range=args.timestamps, videos=videos,
-                                      max_per_keyframe=args.max_per_keyframe)
-    except SubmissionError as exc:
+                                      max_per_keyframe=args.max_per_keyframe,
+                                      max_errors=args.max_errors)
+    except (SubmissionError, OSError, ValueError) as exc:
         print(f'invalid: {exc}', file=sys.stderr)
         return 1
     print('valid: ' + rep.summary())

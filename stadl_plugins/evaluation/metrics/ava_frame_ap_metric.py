@@ -14,23 +14,12 @@ from ...datasets.ava_io import img_key, read_ava_csv, read_label_map
 from ...registry import METRICS
 from ..functional.ava_frame_ap import ava_frame_ap_flat, csv_round
 from ..offline import as_numpy
-from ..submission import detection_rows, validate_ava_submission, write_submission
+from ..submission import (detection_rows, read_ava_rows, read_excluded,
+                          validate_ava_submission, write_submission)
 
 
 def _read_excluded(path):
-    import csv
-    keys = set()
-    if not path:
-        return keys
-    with open(path, newline='') as f:
-        for lineno, rec in enumerate(csv.reader(f), start=1):
-            if not rec:
-                continue
-            if len(rec) != 2:
-                raise ValueError(f'{path}:{lineno}: expected video_id,timestamp, '
-                                 f'got {",".join(rec)!r}')
-            keys.add(img_key(rec[0], int(rec[1])))
-    return keys
+    return read_excluded(path)
 
 
 @METRICS.register_module()
@@ -41,9 +30,12 @@ class AVAFrameAPMetric(BaseMetric):
     ``mAP/person_movement``, ``mAP/object_manipulation``, ``mAP/person_interaction``
     keys, so ``save_best='auto'`` keeps working). With the default
     ``protocol='mmaction'`` the numbers are identical to ``AVAMetric``; with
-    ``protocol='activitynet'`` they follow the official ActivityNet evaluator
-    (top-50 detections per keyframe, detections on keyframes without GT count as
-    false positives, classes without detections count as AP 0); see
+    ``protocol='activitynet'`` they are those of the official ActivityNet evaluator
+    (2019, ``get_ava_performance.py`` with exclusions) on the submission CSV this
+    metric writes (``outfile``; rows in ``write_submission``'s order, so the result
+    does not depend on batch order): top-50 detections per keyframe, invalid boxes
+    dropped, detections on keyframes without GT count as false positives, classes
+    without detections count as AP 0; see
     :mod:`stadl_plugins.evaluation.functional.ava_frame_ap`. No temporary file is
     written to the working directory and no process pool is started.
 
@@ -155,8 +147,9 @@ class AVAFrameAPMetric(BaseMetric):
         order = np.argsort(key_of_row, kind='stable')
         return keys, key_of_row[order], boxes[order], labels[order], scores[order]
 
-    def _ground_truth(self) -> OrderedDict:
-        return self._read_gt(self.ann_file)
+    def _ground_truth(self):
+        """GT rows in file order (flat), as the reference evaluators read them."""
+        return read_ava_rows(self.ann_file, with_score=False)[:4]
 
     @staticmethod
     def _read_gt(ann_file) -> OrderedDict:
@@ -189,8 +182,10 @@ class AVAFrameAPMetric(BaseMetric):
                              'format_only=True with outfile=... for a test set')
         class_ids = self.custom_classes or sorted(self.label_map)
         res = ava_frame_ap_flat(self._ground_truth(), *self._detections(results),
-                                class_ids, excluded=_read_excluded(self.exclude_file),
-                                protocol=self.protocol, class_names=self.label_map)
+                                class_ids, excluded=read_excluded(self.exclude_file),
+                                protocol=self.protocol, class_names=self.label_map,
+                                row_order='canonical' if self.protocol == 'activitynet'
+                                else 'file')
         out['overall'] = res['mAP']
         for g in ('person_movement', 'object_manipulation', 'person_interaction'):
             out[g] = res[g]
