@@ -32,6 +32,8 @@ class AVARow:
     box: tuple[float, float, float, float]
     action_id: int
     last: float  # person_id for annotations, score for detections
+    lineno: int = 0  # line in the file it was read from (0: not read from a file)
+    columns: int = 8  # 7: an annotation row without person_id
 
 
 def img_key(video_id: str, timestamp: int) -> str:
@@ -92,7 +94,7 @@ def read_ava_csv(path: str, with_score: bool = False) -> list[AVARow]:
                 raise AVAFormatError(f'{where}: box {box} is not normalised to [0, 1]')
             if box[0] >= box[2] or box[1] >= box[3]:
                 raise AVAFormatError(f'{where}: box {box} has x1 >= x2 or y1 >= y2')
-            rows.append(AVARow(rec[0], ts, box, action, last))
+            rows.append(AVARow(rec[0], ts, box, action, last, lineno, len(rec)))
     return rows
 
 
@@ -142,3 +144,93 @@ def write_proposals(path: str, proposals: dict[str, np.ndarray]) -> None:
     with open(path, 'wb') as f:
         pickle.dump({k: np.asarray(v, np.float32) for k, v in proposals.items()}, f,
                     protocol=4)
+
+
+def read_excluded_csv(path: str) -> set[str]:
+    """Read an excluded-timestamps CSV (``video_id,timestamp`` per line) into keys.
+
+    Blank lines are ignored.
+
+    Raises:
+        AVAFormatError: ``"<path>:<line>: ..."`` for a line without exactly two
+            fields or with a non-integer timestamp.
+    """
+    keys = set()
+    with open(path, newline='') as f:
+        for lineno, rec in enumerate(csv.reader(f), start=1):
+            if not rec or all(not c.strip() for c in rec):
+                continue
+            if len(rec) != 2:
+                raise AVAFormatError(
+                    f'{path}:{lineno}: expected 2 columns (video_id,timestamp), got '
+                    f'{len(rec)}: {",".join(rec)!r}')
+            try:
+                ts = int(rec[1])
+            except ValueError:
+                raise AVAFormatError(f'{path}:{lineno}: timestamp {rec[1]!r} is not '
+                                     'an integer') from None
+            keys.add(img_key(rec[0].strip(), ts))
+    return keys
+
+
+def check_proposals(path: str, proposals, keys=None, max_shown: int = 3) -> list[str]:
+    """Validate a proposal pickle's content; return the keys with an empty array.
+
+    ``proposals`` must be a dict ``{key: array (N, 4|5)}``; every array checked
+    (those of ``keys`` if given) must be numeric, finite, with coordinates
+    normalised to [0, 1] and ``x1 < x2``, ``y1 < y2``. Empty arrays (``N == 0``,
+    nobody detected) are not errors: their keys are returned for the caller to
+    skip and count.
+
+    Raises:
+        AVAFormatError: naming ``path``, the number of bad keys and the first
+            ``max_shown`` of them with what is wrong.
+    """
+    if not isinstance(proposals, dict):
+        raise AVAFormatError(
+            f'{path}: expected a dict {{"video_id,TTTT": array (N, 4|5) [x1, y1, '
+            f'x2, y2(, score)] normalised}}, got a {type(proposals).__name__}')
+    empty, bad = [], []
+    for key in (proposals if keys is None else keys):
+        if key not in proposals:
+            continue
+        problem = _proposal_problem(proposals[key])
+        if problem == 'empty':
+            empty.append(key)
+        elif problem:
+            bad.append(f'{key!r}: {problem}')
+    if bad:
+        raise AVAFormatError(
+            f'{path}: {len(bad)} key(s) with invalid proposals, e.g. '
+            + '; '.join(bad[:max_shown])
+            + ' (expected arrays (N, 4|5) [x1, y1, x2, y2(, score)], finite, '
+            'normalised to [0, 1], x1 < x2 and y1 < y2)')
+    return empty
+
+
+def _proposal_problem(value) -> str | None:
+    """``None`` if valid, ``'empty'`` for an empty array, else what is wrong."""
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except Exception:  # ragged lists and the like
+            return f'not an array ({type(value).__name__})'
+    if value.size == 0:
+        return 'empty'
+    if value.dtype.kind not in 'fiu':
+        return f'dtype {value.dtype} is not numeric'
+    if value.ndim != 2 or value.shape[1] not in (4, 5):
+        return f'shape {value.shape}, expected (N, 4) or (N, 5)'
+    v = value.astype(np.float64)
+    rows = np.flatnonzero(~np.isfinite(v).all(1))
+    if len(rows):
+        return f'row {rows[0]} is not finite ({v[rows[0]].tolist()})'
+    box = v[:, :4]
+    rows = np.flatnonzero(((box < 0) | (box > 1)).any(1))
+    if len(rows):
+        return (f'row {rows[0]} box {box[rows[0]].tolist()} is not normalised to '
+                '[0, 1] (pixel coordinates? divide by width/height)')
+    rows = np.flatnonzero((box[:, 0] >= box[:, 2]) | (box[:, 1] >= box[:, 3]))
+    if len(rows):
+        return f'row {rows[0]} box {box[rows[0]].tolist()} has x1 >= x2 or y1 >= y2'
+    return None
