@@ -71,6 +71,38 @@ def test_correlation_gradcheck_float64(tile):
         fast_mode=True)
 
 
+def test_correlation_double_backward_raises_a_clear_error():
+    """The hand-written backward is differentiable once: a second derivative fails
+    loudly -- not with an obscure in-place error, and not as a silent zero/None
+    (what plain once_differentiable gives for the derivative w.r.t. the inputs) --
+    while first-order gradients under create_graph=True stay correct."""
+    torch.manual_seed(4)
+    f1 = torch.randn(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    f2 = torch.randn(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    msg = 'double backward is not supported'
+    for loss in (lambda c: c.pow(2).sum(), lambda c: c.sum()):   # grad_out (not) constant
+        g1, g2 = torch.autograd.grad(loss(correlation(f1, f2, 2)), (f1, f2),
+                                     create_graph=True)
+        ref = torch.autograd.grad(loss(correlation_shift_loop(f1, f2, 2)), (f1, f2))
+        torch.testing.assert_close(g1, ref[0])
+        torch.testing.assert_close(g2, ref[1])
+        assert g1.requires_grad and g2.requires_grad
+        with pytest.raises(RuntimeError, match=msg):
+            (g1.pow(2).sum() + g2.sum()).backward()
+        with pytest.raises(RuntimeError, match=msg):
+            torch.autograd.grad(g1.sum(), f2, allow_unused=True)
+    with pytest.raises(RuntimeError, match=msg):
+        torch.autograd.gradgradcheck(lambda a, b: correlation(a, b, 1), (f1, f2))
+    # only one input needing a gradient still works to first order
+    f3 = f2.detach()
+    (g,) = torch.autograd.grad(correlation(f1, f3, 2).sum(), f1, create_graph=True)
+    torch.testing.assert_close(g, torch.autograd.grad(
+        correlation_shift_loop(f1, f3, 2).sum(), f1)[0])
+    # the shift loop is the documented way to get second derivatives
+    assert torch.autograd.gradgradcheck(lambda a, b: correlation_shift_loop(a, b, 1),
+                                        (f1, f2))
+
+
 def test_correlation_grads_equal_autograd_of_naive_loop():
     torch.manual_seed(3)
     f1 = torch.randn(2, 6, 9, 13, requires_grad=True)

@@ -59,7 +59,11 @@ class BandedCorrelation(torch.autograd.Function):
     """Autograd function behind :func:`correlation` (tiled block products).
 
     ``forward(feat1, feat2, max_displacement, tile, scale)`` returns
-    ``(B, (2d+1)^2, H, W)`` costs multiplied by ``scale``.
+    ``(B, (2d+1)^2, H, W)`` costs multiplied by ``scale``. Differentiable once:
+    the backward runs without building a graph, and differentiating its result
+    again (``create_graph=True`` then a second backward: gradient penalties,
+    Hessian-vector products) raises a ``RuntimeError`` that says so; use
+    :func:`correlation_shift_loop` for higher-order gradients.
     """
 
     @staticmethod
@@ -131,10 +135,22 @@ class BandedCorrelation(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         feat1, feat2 = ctx.saved_tensors
-        d, tile, scale = ctx.config
+        need1, need2 = ctx.needs_input_grad[:2]
+        if torch.is_grad_enabled():      # create_graph=True: keep the graph connected
+            gf1, gf2 = _BandedCorrelationGrad.apply(grad_out, feat1, feat2, ctx.config,
+                                                    need1, need2)
+        else:
+            gf1, gf2 = BandedCorrelation.gradients(grad_out, feat1, feat2, ctx.config,
+                                                   need1, need2)
+        return gf1, gf2, None, None, None
+
+    @staticmethod
+    def gradients(grad_out, feat1, feat2, config, need1=True, need2=True):
+        """``(grad_feat1, grad_feat2)`` of the costs for ``grad_out`` (None where not
+        needed); plain tensor code with in-place block writes, not differentiable."""
+        d, tile, scale = config
         K, win = 2 * d + 1, tile + 2 * d
         B, C, H, W = feat1.shape
-        need1, need2 = ctx.needs_input_grad[:2]
         f1_tiles, windows, n_y, n_x = BandedCorrelation._layout(feat1, feat2, d, tile)
         Hp, Wp = n_y * tile, n_x * tile
         grad = grad_out.reshape(B, K, K, H, W)
@@ -168,7 +184,25 @@ class BandedCorrelation(torch.autograd.Function):
                 0, 5, 1, 3, 2, 4).reshape(B, C, Hp, Wp)[:, :, :H, :W]
         if need2:
             gf2 = grad_f2[:, d:d + H, d:d + W].permute(0, 3, 1, 2)
-        return gf1, gf2, None, None, None
+        return gf1, gf2
+
+
+class _BandedCorrelationGrad(torch.autograd.Function):
+    """The backward of :class:`BandedCorrelation` as a graph node (used under
+    ``create_graph=True``) whose own backward refuses with a clear message, so
+    that a second derivative never silently comes out as zero or ``None``."""
+
+    @staticmethod
+    def forward(ctx, grad_out, feat1, feat2, config, need1, need2):
+        return BandedCorrelation.gradients(grad_out, feat1, feat2, config, need1, need2)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(
+            'correlation(): double backward is not supported -- the cost volume\'s '
+            'backward is hand-written and differentiable only once '
+            '(once_differentiable); use correlation_shift_loop() where second '
+            'derivatives are needed (gradient penalties, Hessian-vector products)')
 
 
 def correlation(feat1: torch.Tensor, feat2: torch.Tensor, max_displacement: int = 4,
