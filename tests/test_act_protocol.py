@@ -286,3 +286,45 @@ def test_tied_scores_fall_as_in_the_reference(case):
     assert abs(ours - reference_frame_ap(gt, tied, videos)) < 1e-9
     # the tie order matters here: a stable sort gives another number
     assert abs(reference_frame_ap(gt, tied, videos, kind='stable') - ours) > 1e-6
+
+
+# --- small synthetic cases for rules the fixtures do not reach ---------------
+
+def two_actor_gt(nframes=20):
+    f = np.arange(1, nframes + 1, dtype=np.float32)[:, None]
+    tube = lambda x1: np.hstack([f, np.tile(np.float32([x1, 0, x1 + 100, 100]),  # noqa: E731
+                                            (nframes, 1))])
+    return dict(labels=['a'], gttubes={'v': {0: [tube(0), tube(50)]}},
+                nframes={'v': nframes}, train_videos=[[]], test_videos=[['v']],
+                resolution={'v': (240, 320)}), tube
+
+
+def test_video_matching_uses_the_remaining_gt_tubes():
+    """Tube Y's best GT (A, IoU 0.67) is taken by X; B (IoU 0.54) is still free:
+    a true positive under ACT's rule (AP 100), a false positive if the search
+    ended at the taken best tube (AP 50). No tube NMS here (it would remove Y)."""
+    gt, tube = two_actor_gt()
+    tubes = {0: [('v', 0.9, tube(0)), ('v', 0.8, tube(20))]}
+    r = video_map(gt, tubes, ['v'], thresholds=(0.5,), ranges=(), protocol='act',
+                  tube_nms_thr=None)
+    assert r['v_map@0.5'] == pytest.approx(100.0)
+    # with the tube NMS, Y (tube IoU 0.67 with X) is removed: recall 1/2
+    r = video_map(gt, tubes, ['v'], thresholds=(0.5,), ranges=(), protocol='act')
+    assert r['v_map@0.5'] == pytest.approx(50.0)
+
+
+def test_moc_linker_limits():
+    """Top 10 boxes per frame, tubes of at least 15 frames and mean score 0.005."""
+    def dets(nframes, n, score=0.5):
+        rows = [[0, f, 0, score + 0.01 * i, 30 * i, 0, 30 * i + 20, 20]
+                for f in range(1, nframes + 1) for i in range(n)]
+        return np.array(rows, dtype=np.float64)
+    link = lambda d, nframes: link_tubes(d, ['v'], {'v': nframes}, 1,  # noqa: E731
+                                         style='moc')[0]
+    tubes = link(dets(15, 12), 15)
+    assert len(tubes) == 10 and all(len(t) == 15 for _, _, t in tubes)
+    # the 10 best boxes (scores 0.52 ... 0.61) survive, not the first 10 rows
+    assert sorted(s for _, s, _ in tubes) == pytest.approx([0.52 + 0.01 * i for i in range(10)])
+    assert link(dets(14, 3), 14) == []
+    assert len(link(dets(15, 1, score=0.005), 15)) == 1
+    assert link(dets(15, 1, score=0.0049), 15) == []
