@@ -338,13 +338,16 @@ class PWCNet(BaseModule):
             img1 = F.pad(img1, (0, Wn - W, 0, Hn - H))
             img2 = F.pad(img2, (0, Wn - W, 0, Hn - H))
         preds = self.estimate(img1, img2)
-        flow = self.flow_div * F.interpolate(preds[self.output_level], (Hn, Wn),
-                                             mode='bilinear', align_corners=False)
+        core = self.flow_div * preds[self.output_level]     # network-size pixels
         if resize:
-            flow = F.interpolate(flow, (H, W), mode='bilinear', align_corners=False)
+            # ONE bilinear step from the output level straight to the input size,
+            # then u, v rescaled (sniklaus' estimate()); going through (Hn, Wn)
+            # first would be a different, coarser result
+            flow = F.interpolate(core, (H, W), mode='bilinear', align_corners=False)
             flow = flow * flow.new_tensor([W / Wn, H / Hn]).view(1, 2, 1, 1)
         else:
-            flow = flow[:, :, :H, :W]
+            flow = F.interpolate(core, (Hn, Wn), mode='bilinear',
+                                 align_corners=False)[:, :, :H, :W]
         return (flow, preds) if return_levels else flow
 
     def target_for_levels(self, gt_flow: torch.Tensor) -> torch.Tensor:
