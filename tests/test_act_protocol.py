@@ -328,3 +328,37 @@ def test_moc_linker_limits():
     assert link(dets(14, 3), 14) == []
     assert len(link(dets(15, 1, score=0.005), 15)) == 1
     assert link(dets(15, 1, score=0.0049), 15) == []
+
+
+@pytest.mark.parametrize('case', ('T_tiny', 'S3_jhmdb_like'))
+def test_metric_act_protocol_reproduces_reference(case, expected):
+    """VideoMAPMetric(protocol='act'): frame detections as model outputs (normalised
+    boxes, one score per label), MOC linking, ACT video-AP."""
+    import torch
+
+    from stadl_plugins.evaluation import VideoMAPMetric
+    gt, dets, _, _, videos = load_case(case)
+    per_frame = {}
+    for r in dets:  # a box scored for several labels appears once per label
+        scores = per_frame.setdefault((int(r[0]), int(r[1])), {}).setdefault(
+            tuple(r[4:8]), np.zeros(len(gt['labels'])))
+        scores[int(r[2])] = r[3]
+    samples = []
+    for (iv, frame), boxes in per_frame.items():
+        h, w = gt['resolution'][videos[iv]]
+        samples.append(dict(
+            video_id=videos[iv], timestamp=frame, pred_instances=dict(
+                bboxes=torch.tensor(np.array(list(boxes)) / [w, h, w, h]),
+                scores=torch.tensor(np.array(list(boxes.values()))))))
+    m = VideoMAPMetric(shared('eval_act', case, 'gt.pkl'), protocol='act',
+                       background_class=False, score_thr=0.0,
+                       video_iou_thrs=(0.2, 0.5, 0.75))
+    assert m.link_cfg['style'] == 'moc'
+    m.process(None, samples)
+    res = m.compute_metrics(m.results)
+    e = expected[case]
+    assert abs(res['frameAP'] - e['frame_map_050']['act_float64']) < 1e-6
+    for thr, key in KEY.items():
+        assert abs(res[key] - e['linking']['video_map'][thr]['act_float64']) < 1e-6
+    with pytest.raises(ValueError, match='protocol'):
+        VideoMAPMetric(shared('eval_act', case, 'gt.pkl'), protocol='ava')
