@@ -21,7 +21,6 @@ val tracks (labels >= 0) and video-mAP on the 12 val videos.
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 
 import numpy as np
@@ -30,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from harness import Section, benchmark  # noqa: E402
+from stadl_plugins.safe_load import safe_pickle_load
 
 REPO = os.path.dirname(HERE)
 FEATURES = os.path.join(REPO, 'data', 'synthetic', 'track_features_stock')
@@ -77,7 +77,7 @@ def _run(quick: bool) -> Section:
     if not os.path.isdir(FEATURES):
         raise FileNotFoundError(f'{FEATURES} missing: extract it first (module docstring)')
     with open(GT, 'rb') as f:
-        gt = pickle.load(f)
+        gt = safe_pickle_load(f)
     c = len(gt['labels'])
     train_v, test_v = gt['train_videos'][0], gt['test_videos'][0]
     ds = TrackWindowDataset(FEATURES, ('rgb',), 20, 5, videos=train_v)

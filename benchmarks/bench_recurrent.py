@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Section, benchmark, machine_line  # noqa: E402
+from stadl_plugins.safe_load import safe_pickle_load
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STOCK9 = f'{REPO}/configs/synthetic/slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py'
@@ -99,7 +100,6 @@ def _find(root, name):
 def videolstm_recognition_localization(quick: bool, out_dir: str) -> Section:
     """Video-level accuracy of ConvLSTM/ConvALSTM/VideoLSTM recognizers trained on
     video labels, and video-mAP of the single attention tube per video."""
-    import pickle
 
     import numpy as np
 
@@ -110,7 +110,7 @@ def videolstm_recognition_localization(quick: bool, out_dir: str) -> Section:
     seeds = [0] if quick else [0, 1, 2]
     root = f'{REPO}/data/synthetic'
     with open(f'{root}/annotations/synthetic_gt.pkl', 'rb') as f:
-        gt = pickle.load(f)
+        gt = safe_pickle_load(f)
     videos = gt['test_videos'][0]
     runs = os.path.join(out_dir, 'recognition_runs', f'e{epochs}')
     thrs = (0.1, 0.2, 0.3, 0.5)

@@ -42,6 +42,13 @@ fix                    what breaks without it
                        stays weights-only and names the opt-in
                        (``STADL_UNSAFE_LOAD=1`` or ``--unsafe-load``) instead;
                        with the opt-in it loads with full pickle and warns.
+                       Empty, truncated or bit-flipped files are reported as
+                       corrupt (zip CRC-32 check), naming the file.
+``safe_data_pickles``  ``mmengine.load`` of a ``.pkl`` (proposals, GT, dumps)
+                       runs full pickle; it now admits only data (containers,
+                       numpy arrays, tensors) unless ``STADL_UNSAFE_LOAD=1``.
+``resume_fallback``    ``--resume`` uses the newest *intact* checkpoint, warning
+                       about a damaged ``last_checkpoint``.
 =====================  ==========================================================
 
 Every fix records itself in :data:`APPLIED` so tests and ``tools/env_info`` can
@@ -102,40 +109,19 @@ def fix_drn_placeholder() -> bool:
     return True
 
 
-def _checkpoint_safe_globals() -> list:
-    """The exact non-tensor globals an mmengine Runner checkpoint contains."""
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    out = [HistoryBuffer, np.ndarray, np.dtype]
-    try:  # numpy 2
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy 1.x
-        from numpy.core.multiarray import _reconstruct, scalar
-    out += [_reconstruct, scalar]
-    # numpy 2 pickles a scalar's dtype as ``getattr(numpy.dtypes, 'Float64DType')``.
-    # The weights-only unpickler still refuses to *call* anything outside the
-    # allow-list, so getattr can only fetch attributes, never run them.
-    out.append(getattr)
-    # numpy 2 pickles dtypes by their concrete class (numpy.dtypes.Float64DType...)
-    dtypes = getattr(np, 'dtypes', None)
-    if dtypes is not None:
-        out += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')
-                and isinstance(getattr(dtypes, n), type)]
-    return out
-
-
 def fix_safe_checkpoints() -> bool:
     """Allow-list the globals of mmengine checkpoints for weights-only loading.
+
+    See :mod:`stadl_plugins.safe_load`: exactly the callables real checkpoints
+    need, ``getattr`` only as a restricted version, and a ``HistoryBuffer`` that
+    accepts only its own fields from a pickle.
 
     Returns:
         bool: True if torch has weights-only loading and the allow-list was added.
     """
-    import torch
-    add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is None:
+    from .safe_load import install_checkpoint_allow_list
+    if not install_checkpoint_allow_list():
         return False
-    add(_checkpoint_safe_globals())
     _mark('safe_checkpoints')
     return True
 
@@ -218,42 +204,9 @@ def fix_multisports_numpy2() -> bool:
     return True
 
 
-#: Environment variable: ``1`` allows full-pickle loading of trusted checkpoints.
-UNSAFE_LOAD_ENV = 'STADL_UNSAFE_LOAD'
-
-
-class UnsafeCheckpointError(RuntimeError):
-    """A checkpoint needs full pickle (arbitrary code) to load; not opted in."""
-
-
-def load_checkpoint_file(filename: str, map_location=None):
-    """mmengine's local-file checkpoint loader, weights-only unless opted out.
-
-    Raises:
-        UnsafeCheckpointError: the file holds objects outside the allow-list of
-            :func:`fix_safe_checkpoints` and ``STADL_UNSAFE_LOAD`` is not ``1``.
-    """
-    import pickle
-
-    import torch
-    filename = os.path.expanduser(filename)
-    if not os.path.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    if os.environ.get(UNSAFE_LOAD_ENV) == '1':
-        warnings.warn(f'{UNSAFE_LOAD_ENV}=1: loading {filename} with full pickle; '
-                      'this runs any code the file contains.')
-        return torch.load(filename, map_location=map_location, weights_only=False)
-    try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        detail = str(exc).split('\n')
-        why = next((ln for ln in detail if 'Unsupported global' in ln), detail[0])
-        raise UnsafeCheckpointError(
-            f'{filename} holds Python objects outside the weights-only allow-list '
-            f'({why.strip()}); it was NOT loaded, since unpickling them can run '
-            'arbitrary code. If you trust the file, set the environment variable '
-            f'{UNSAFE_LOAD_ENV}=1 (or pass --unsafe-load to tools/train.py / '
-            'tools/test.py) to load it with full pickle.') from None
+from .safe_load import (UNSAFE_LOAD_ENV, CorruptCheckpointError,  # noqa: E402
+                        UnsafeCheckpointError, UnsafePickleError,
+                        load_checkpoint_file)
 
 
 def fix_checkpoint_opt_in() -> bool:
@@ -264,6 +217,54 @@ def fix_checkpoint_opt_in() -> bool:
     CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file,
                                      force=True)
     _mark('checkpoint_opt_in')
+    return True
+
+
+def fix_safe_data_pickles() -> bool:
+    """Route mmengine's ``.pkl`` handler through the restricted data unpickler.
+
+    ``mmengine.load('x.pkl')`` (stock ``AVADataset`` proposals, ACT GT, dumps)
+    uses full ``pickle.load``: a proposal file could run code. With this fix it
+    admits only containers, scalars, numpy arrays and tensors
+    (:func:`stadl_plugins.safe_load.safe_pickle_load`); ``STADL_UNSAFE_LOAD=1``
+    restores full pickle for trusted files.
+    """
+    from mmengine.fileio.handlers.pickle_handler import PickleHandler
+
+    from .safe_load import safe_pickle_load
+    if getattr(PickleHandler.load_from_fileobj, '_stadl', False):
+        return False
+
+    def load_from_fileobj(self, file, **kwargs):
+        # mmengine.load() hands us an anonymous BytesIO; name the path it read
+        # (its local ``file``) in error messages.
+        caller = sys._getframe(1)
+        source = caller.f_locals.get('file') if caller.f_code.co_name == 'load' \
+            else None
+        return safe_pickle_load(file, source=str(source) if isinstance(
+            source, (str, os.PathLike)) else None, **kwargs)
+
+    load_from_fileobj._stadl = True
+    PickleHandler.load_from_fileobj = load_from_fileobj
+    _mark('safe_data_pickles')
+    return True
+
+
+def fix_resume_fallback() -> bool:
+    """``resume='auto'`` skips a damaged last checkpoint for the newest intact one.
+
+    mmengine's Runner resumes from whatever ``last_checkpoint`` names; a
+    truncated or bit-flipped file then fails (or, worse, loads damaged weights).
+    :func:`stadl_plugins.safe_load.find_latest_intact_checkpoint` checks the
+    zip CRCs and falls back with a warning naming the bad file.
+    """
+    import mmengine.runner.runner as runner_mod
+
+    from .safe_load import find_latest_intact_checkpoint
+    if runner_mod.find_latest_checkpoint is find_latest_intact_checkpoint:
+        return False
+    runner_mod.find_latest_checkpoint = find_latest_intact_checkpoint
+    _mark('resume_fallback')
     return True
 
 
@@ -280,4 +281,6 @@ def apply_all() -> list[str]:
     fix_safe_checkpoints()
     fix_cpu_distributed()
     fix_checkpoint_opt_in()
+    fix_safe_data_pickles()
+    fix_resume_fallback()
     return list(APPLIED)

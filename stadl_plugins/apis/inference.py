@@ -46,6 +46,7 @@ from typing import Callable
 import numpy as np
 
 from .person_detectors import IoUTracker
+from ..safe_load import safe_pickle_load
 
 #: Transforms that sample or decode frames; the inferencer feeds decoded frames
 #: itself and runs whatever follows them in the test pipeline.
@@ -168,9 +169,8 @@ def read_label_names(path: str) -> dict[int, str]:
     if path.endswith('.pbtxt'):
         return read_label_map(path)
     if path.endswith(('.pkl', '.pickle')):
-        import pickle
         with open(path, 'rb') as f:
-            data = pickle.load(f)  # the dataset file the model was trained with
+            data = safe_pickle_load(f)  # the dataset file the model was trained with
         labels = data.get('labels') if isinstance(data, dict) else None
         if not labels:
             raise ValueError(f'{path}: no "labels" list (an ACT-style GT pickle)')

@@ -24,10 +24,10 @@ each person keeps one id over the video.
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass, field
 
 import numpy as np
+from ..safe_load import safe_pickle_load
 
 
 class PersonDetectorError(RuntimeError):
@@ -204,7 +204,7 @@ class ProposalFilePersonDetector:
             raise PersonDetectorError(f'proposal file not found: {path}')
         try:
             with open(path, 'rb') as f:
-                table = pickle.load(f)
+                table = safe_pickle_load(f)
         except Exception as exc:  # noqa: BLE001 - report what is wrong with the file
             raise PersonDetectorError(
                 f'{path}: not a readable proposal pickle ({exc})') from None

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import pickle
 import re
 
 import numpy as np
 import torch
+from ..safe_load import safe_pickle_load
 
 
 def load_dump(path: str) -> list[dict]:
     """Read a ``DumpResults`` pickle: a list of per-keyframe prediction dicts."""
     with open(path, 'rb') as f:
-        samples = pickle.load(f)
+        samples = safe_pickle_load(f)
     if not isinstance(samples, list) or (samples and 'pred_instances' not in samples[0]):
         raise ValueError(f'{path}: expected the list of dicts with "pred_instances" '
                          'written by tools/test.py --dump')

@@ -39,6 +39,7 @@ import pickle
 import numpy as np
 
 from stadl_plugins.evaluation.functional.boxes import pairwise_iou
+from ..safe_load import safe_pickle_load
 
 __all__ = ['link_person_boxes', 'link_videos', 'save_tracks', 'load_tracks',
            'tracks_to_arrays', 'keyframe_proposals_to_frames']
@@ -139,7 +140,7 @@ def save_tracks(path: str, tracks: dict, params: dict | None = None) -> None:
 def load_tracks(path: str) -> dict:
     """Read a :func:`save_tracks` file; returns ``{video: [track]}``."""
     with open(path, 'rb') as f:
-        data = pickle.load(f)
+        data = safe_pickle_load(f)
     if not isinstance(data, dict) or data.get('format') != TRACKS_FORMAT:
         raise ValueError(f'{path}: not a person-track file (expected a dict with '
                          f"format={TRACKS_FORMAT!r}, got "
@@ -147,7 +148,43 @@ def load_tracks(path: str) -> dict:
     if data.get('version') != TRACKS_VERSION:
         raise ValueError(f"{path}: track file version {data.get('version')}, this code "
                          f'reads version {TRACKS_VERSION}')
-    return data['tracks']
+    tracks = data.get('tracks')
+    if not isinstance(tracks, dict):
+        raise ValueError(f"{path}: 'tracks' must be a dict {{video: [track]}}, got "
+                         f'{type(tracks).__name__}')
+    for video, ts in tracks.items():
+        if not isinstance(ts, (list, tuple)):
+            raise ValueError(f'{path}: tracks[{video!r}] must be a list of tracks, '
+                             f'got {type(ts).__name__}')
+        for k, tr in enumerate(ts):
+            _check_track(f'{path}: tracks[{video!r}][{k}]', tr)
+    return tracks
+
+
+def _check_track(where: str, tr) -> None:
+    """A track dict as :func:`link_person_boxes` writes it (module docstring)."""
+    if not isinstance(tr, dict) or {'frames', 'boxes'} - set(tr):
+        raise ValueError(f'{where}: expected a dict with frames, boxes[, scores, '
+                         'detected]')
+    frames, boxes = np.asarray(tr['frames']), np.asarray(tr['boxes'])
+    n = len(frames)
+    if frames.ndim != 1 or n == 0 or frames.dtype.kind not in 'iu':
+        raise ValueError(f'{where}: frames must be a non-empty 1-D integer array, got '
+                         f'{frames.dtype} {frames.shape}')
+    if (np.diff(frames) != 1).any():
+        raise ValueError(f'{where}: frames are not consecutive (tracks are gap-free), '
+                         f'first gap after frame {frames[np.flatnonzero(np.diff(frames) != 1)[0]]}')
+    if boxes.shape != (n, 4) or not np.isfinite(boxes).all():
+        raise ValueError(f'{where}: boxes must be finite ({n}, 4) for its {n} frames, '
+                         f'got shape {boxes.shape}')
+    if ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any():
+        i = int(np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))[0])
+        raise ValueError(f'{where}: inverted box {boxes[i].tolist()} at frame '
+                         f'{frames[i]} (x2 < x1 or y2 < y1)')
+    for key in ('scores', 'detected'):
+        if key in tr and np.asarray(tr[key]).shape != (n,):
+            raise ValueError(f'{where}: {key} has shape {np.asarray(tr[key]).shape}, '
+                             f'expected ({n},) like frames')
 
 
 def tracks_to_arrays(tracks: dict):
@@ -173,10 +210,17 @@ def tracks_to_arrays(tracks: dict):
 
 
 def keyframe_proposals_to_frames(proposals: dict, fps: int, timestamp_start: int,
-                                 width: int, height: int) -> dict:
+                                 width: int, height: int,
+                                 path: str = '<proposals>') -> dict:
     """AVA-style proposal pickles (``{'vid,0903': (n, 4|5) normalised boxes}``) ->
     ``{video: {frame (1-based): (n, 5) pixel boxes}}`` at the keyframes
-    (frame ``fps * (timestamp - timestamp_start) + 1``)."""
+    (frame ``fps * (timestamp - timestamp_start) + 1``).
+
+    The arrays are validated first (numeric, finite, normalised, ``x1 < x2``;
+    ``AVAFormatError`` naming ``path`` and the bad keys): pixel coordinates would
+    otherwise be scaled a second time."""
+    from stadl_plugins.datasets.ava_io import check_proposals
+    check_proposals(path, proposals)
     out: dict = {}
     for key, arr in proposals.items():
         try:

@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import sys
+from stadl_plugins.safe_load import safe_pickle_load
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -46,7 +47,7 @@ def main(argv=None):
     gt = None
     if args.gt:
         with open(args.gt, 'rb') as f:
-            gt = pickle.load(f)
+            gt = safe_pickle_load(f)
     videos = args.videos or (gt['test_videos'][0] if gt else None)
     if not videos:
         sys.exit('give --videos or a --gt pickle with test_videos')

@@ -37,10 +37,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import sys
 
 import numpy as np
+from stadl_plugins.safe_load import safe_pickle_load
 
 
 def _load_npz(path: str) -> dict:
@@ -139,7 +139,7 @@ def _load_tubes(path: str) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: no such file')
     with open(path, 'rb') as f:
-        data = pickle.load(f)
+        data = safe_pickle_load(f)
     if not isinstance(data, dict) or 'tubes' not in data:
         raise ValueError(f'{path}: expected a dict with "tubes" (see --help)')
     return data

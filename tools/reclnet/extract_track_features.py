@@ -29,9 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import os.path as osp
-import pickle
 import sys
 import time
+from stadl_plugins.safe_load import safe_pickle_load
 
 
 def parse_args(argv=None):
@@ -121,7 +121,9 @@ def build_tracks(args, cfg, log) -> dict:
             if not osp.isfile(path):
                 raise FileNotFoundError(f'proposal file not found: {path}')
             with open(path, 'rb') as f:
-                props = pickle.load(f)
+                props = safe_pickle_load(f)
+            from stadl_plugins.datasets.ava_io import check_proposals
+            check_proposals(path, props)  # a dict of valid normalised arrays
             by_video = {}
             for key, arr in props.items():
                 by_video.setdefault(key.rsplit(',', 1)[0], {})[key] = arr
@@ -134,7 +136,8 @@ def build_tracks(args, cfg, log) -> dict:
                     raise FileNotFoundError(f'{path}: video {vid!r} has no frames '
                                             f'folder / first frame {first}')
                 h, w = mmcv.imread(first).shape[:2]
-                dets.update(keyframe_proposals_to_frames(sub, fps, start, w, h))
+                dets.update(keyframe_proposals_to_frames(sub, fps, start, w, h,
+                                                         path=path))
         params = dict(iou_thr=args.link_iou,
                       max_gap=args.max_gap if args.max_gap is not None else gap,
                       min_length=args.min_length if args.min_length is not None else length,
@@ -191,7 +194,7 @@ def main(argv=None) -> int:
             if not osp.isfile(args.gt):
                 raise FileNotFoundError(f'GT file not found: {args.gt}')
             with open(args.gt, 'rb') as f:
-                gt = pickle.load(f)
+                gt = safe_pickle_load(f)
             if not isinstance(gt, dict) or 'gttubes' not in gt:
                 raise ValueError(f'{args.gt}: not an ACT-schema GT pickle (no gttubes)')
         tracks = build_tracks(args, cfg, log)
