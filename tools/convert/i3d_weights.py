@@ -4,10 +4,11 @@ e.g. rgb_imagenet.pt / flow_imagenet.pt) for stadl_plugins' InceptionI3D.
     python tools/convert/i3d_weights.py rgb_imagenet.pt i3d_rgb_stadl.pth \
         [--prefix backbone.] [--up-to Mixed_4f] [--in-channels 3]
 
-The output is an mmengine-style ``{'state_dict': ...}`` file. With ``--prefix
-backbone.`` it can be used as a detector's ``init_cfg=dict(type='Pretrained',
-checkpoint=...)`` / ``load_from``; without, as ``InceptionI3D(pretrained=...)``.
-The file is checked by loading it strictly into a freshly built InceptionI3D.
+The output is an mmengine-style ``{'state_dict': ...}`` file for a config's
+``model.backbone.pretrained`` (``InceptionI3D(pretrained=...)``), with or without
+``--prefix``; with ``--prefix backbone.`` its keys are a detector's, so it also
+serves as ``load_from``. The file is checked by loading it strictly into a
+freshly built InceptionI3D. docs/recurrent.md lists the tested commands.
 """
 import argparse
 

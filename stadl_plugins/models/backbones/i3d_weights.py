@@ -102,18 +102,48 @@ def to_pytorch_i3d(state_dict: dict) -> dict:
     return out
 
 
+_OUR_KEY = re.compile(r'^(?P<prefix>.*?)layers\.(?:' + '|'.join(ENDPOINTS) + r')\.')
+
+
+def _strip_model_prefix(state: dict) -> tuple[dict, list[str]]:
+    """Our keys under a module prefix -> bare ``layers.*`` keys.
+
+    A file written with ``tools/convert/i3d_weights.py --prefix backbone.`` (or a
+    whole detector checkpoint) names the backbone's tensors
+    ``backbone.layers.<endpoint>...``; the backbone's tensors are taken from under
+    that prefix, the other keys (heads, necks) are returned as unused.
+
+    Returns:
+        tuple: the state dict with bare keys and the list of keys left out.
+    """
+    if not state or any(k.startswith('layers.') for k in state):
+        return state, []
+    prefixes = {m['prefix'] for m in map(_OUR_KEY.match, state) if m}
+    if not prefixes:
+        return state, []                       # public naming: converted later
+    if len(prefixes) > 1:
+        raise KeyError('the checkpoint holds InceptionI3D weights under several '
+                       f'prefixes {sorted(prefixes)}; convert or select one')
+    prefix = prefixes.pop()
+    kept = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix + 'layers.')}
+    return kept, [k for k in state if not k.startswith(prefix + 'layers.')]
+
+
 def load_i3d_checkpoint(model, path_or_state, strict: bool = True) -> list[str]:
     """Load public (or our own) I3D weights into an :class:`InceptionI3D`.
 
     Args:
         model: the backbone.
         path_or_state: a file (read with ``torch.load(weights_only=True)``) or a
-            state dict, in piergiaj naming or ours.
+            state dict, in piergiaj naming or ours; ours may carry a module prefix
+            (``backbone.layers...``, as written by ``tools/convert/i3d_weights.py
+            --prefix backbone.`` or found in a detector checkpoint), which is
+            stripped.
         strict: every model tensor must be in the checkpoint, with its shape.
 
     Returns:
         list: the checkpoint keys that were not used (logits, endpoints past the
-        model's last one).
+        model's last one, keys outside the backbone's prefix).
     """
     if isinstance(path_or_state, str):
         state = torch.load(path_or_state, map_location='cpu', weights_only=True)
@@ -121,11 +151,14 @@ def load_i3d_checkpoint(model, path_or_state, strict: bool = True) -> list[str]:
         state = path_or_state
     state = _unwrap(state)
     endpoints = tuple(model.layers.keys())
+    state, dropped = _strip_model_prefix(state)
     if any(k.startswith('layers.') for k in state):
-        dropped = [k for k in state if k.split('.')[1] not in endpoints]
-        converted = {k: v for k, v in state.items() if k not in dropped}
+        extra = [k for k in state if k.split('.')[1] not in endpoints]
+        converted = {k: v for k, v in state.items() if k not in extra}
+        dropped += extra
     else:
-        converted, dropped = convert_pytorch_i3d(state, endpoints)
+        converted, extra = convert_pytorch_i3d(state, endpoints)
+        dropped += extra
     own = model.state_dict()
     for key, value in own.items():  # old checkpoints lack this BN buffer
         if key.endswith('num_batches_tracked') and key not in converted:
