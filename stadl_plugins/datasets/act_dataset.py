@@ -18,10 +18,28 @@ multi-label: boxes shared by tubes of several classes are merged into one box
 with several labels) and a clip sampled around it by the stock
 ``SampleAVAFrames`` (``fps=1``: "timestamp" is the frame number) within the
 video's own frame count (MMAction2's fixed ``shot_info`` assumes equal lengths).
+
+Checks (at start-up; errors are ``ACTFormatError`` naming the file, the video and
+the label / tube / row or the proposal key):
+
+* GT: a label that is not an index into ``labels`` (e.g. -1, which would become
+  background), a tube that is not ``(n, 5)``, non-finite values, a non-integer
+  frame number, an inverted box (``x2 < x1`` or ``y2 < y1``) and a box with no
+  area inside the frame are errors; tube rows whose frame is outside the video's
+  ``1..nframes`` are dropped and boxes reaching outside the frame are clipped,
+  both counted;
+* proposals: as ``CheckedAVADataset`` (a dict of numeric, finite, normalised
+  ``(N, 4|5)`` arrays with ``x1 < x2``, ``y1 < y2``); a frame whose array is
+  empty (nobody detected) is skipped and counted; a frame without an entry gets
+  the whole frame as its only proposal (as ``AVADataset``), counted.
+
+:meth:`ACTDetectionDataset.summary` lists every drop and change (logged at
+start-up, and a warning when there are any).
 """
 from __future__ import annotations
 
 import os.path as osp
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -30,6 +48,16 @@ from mmengine import load
 from mmengine.logging import MMLogger
 
 from ..registry import DATASETS
+from .ava_io import AVAFormatError, check_proposals
+
+GT_ROWS_OUTSIDE = "GT tube rows outside the video's frames 1..nframes: dropped"
+GT_BOXES_CLIPPED = 'GT boxes reaching outside the frame: clipped to it'
+NO_PROPOSALS = 'frames without a proposal entry: the whole frame used as proposal'
+EMPTY_PROPOSALS = 'empty proposal array'
+
+
+class ACTFormatError(ValueError):
+    """A malformed ACT-schema GT or proposal file; names the file and video/key."""
 
 
 def act_key(video: str, frame: int) -> str:
@@ -113,17 +141,60 @@ class ACTDetectionDataset(BaseActionDataset):
         self.num_classes = num_classes or len(self.gt['labels']) + 1
         self.num_max_proposals = num_max_proposals
         self.missing_proposals = 0
+        self.skipped: dict[str, list[str]] = {}
+        self.changed: dict[str, list[str]] = {}
+        if self.proposals is not None:
+            try:
+                check_proposals(proposal_file, self.proposals, keys=())  # a dict?
+            except AVAFormatError as exc:
+                raise ACTFormatError(str(exc)) from None
         super().__init__(ann_file, pipeline, data_prefix=data_prefix,
                          test_mode=test_mode, modality=modality, start_index=0,
                          num_classes=self.num_classes, **kwargs)
+        text = self.summary()
+        MMLogger.get_current_instance().info(text)
+        if self.skipped or self.changed:
+            warnings.warn(text)
+
+    def summary(self) -> str:
+        """Every frame left out and every change to the GT/proposals, counted."""
+        def few(items):
+            return f'{len(items)} ({items[:5]}{" ..." if len(items) > 5 else ""})'
+
+        parts = [f'{len(self)} frames of {len(self.videos)} {self.subset} videos '
+                 f'(split {self.split})']
+        parts += [f'skipped {why}: {few(keys)}' for why, keys in self.skipped.items()]
+        parts += [f'{why}: {few(where)}' for why, where in self.changed.items()]
+        return f'{type(self).__name__}({self.ann_file}): ' + '; '.join(parts)
 
     # ------------------------------------------------------------------
-    def frame_annotations(self, video: str) -> dict:
-        """``{frame: (boxes (n, 4) px, labels list[list[int]])}`` merged per box."""
+    def frame_annotations(self, video: str, nframes: Optional[int] = None,
+                          size: Optional[tuple] = None) -> dict:
+        """``{frame: (boxes (n, 4) px, labels list[list[int]])}`` merged per box.
+
+        With ``nframes`` and ``size`` (``(h, w)``) the rows are checked (module
+        doc): rows outside ``1..nframes`` are dropped and counted in ``changed``.
+        """
+        num_labels = len(self.gt['labels'])
         per_frame: dict[int, list] = {}
         for label, tubes in self.gt['gttubes'].get(video, {}).items():
-            for tube in tubes:
-                for row in np.asarray(tube, dtype=np.float64):
+            where = f'{self.ann_file}: gttubes[{video!r}][{label!r}]'
+            if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
+                    or not 0 <= label < num_labels:
+                raise ACTFormatError(
+                    f'{where}: label {label!r} is not an index into labels '
+                    f'(0..{num_labels - 1}); a -1 would silently become background')
+            for t, tube in enumerate(tubes):
+                tube = np.asarray(tube, dtype=np.float64)
+                if tube.ndim != 2 or tube.shape[1] != 5:
+                    raise ACTFormatError(f'{where}[{t}]: shape {tube.shape}, expected '
+                                         '(n, 5) rows frame, x1, y1, x2, y2')
+                for r, row in enumerate(tube):
+                    if nframes is not None:
+                        row = self._check_row(f'{where}[{t}] row {r}', row,
+                                              nframes, size)
+                        if row is None:
+                            continue
                     boxes = per_frame.setdefault(int(row[0]), [])
                     for entry in boxes:
                         if np.allclose(entry[0], row[1:5], atol=1e-3):
@@ -135,6 +206,32 @@ class ACTDetectionDataset(BaseActionDataset):
         return {f: (np.stack([b for b, _ in v]), [lab for _, lab in v])
                 for f, v in per_frame.items()}
 
+    def _check_row(self, where: str, row: np.ndarray, nframes: int, size):
+        """The row, or None when its frame is outside the video (counted)."""
+        if not np.isfinite(row).all():
+            raise ACTFormatError(f'{where}: not finite ({row.tolist()})')
+        if row[0] != int(row[0]):
+            raise ACTFormatError(f'{where}: frame {row[0]} is not an integer')
+        frame = int(row[0])
+        if not 1 <= frame <= nframes:
+            self.changed.setdefault(GT_ROWS_OUTSIDE, []).append(
+                f'{where} (frame {frame}, nframes {nframes})')
+            return None
+        x1, y1, x2, y2 = row[1:5]
+        if x2 < x1 or y2 < y1:
+            raise ACTFormatError(f'{where}: inverted box {row[1:5].tolist()} '
+                                 '(x2 < x1 or y2 < y1; expected x1, y1, x2, y2)')
+        h, w = size
+        cx1, cx2 = np.clip([x1, x2], 0, w)
+        cy1, cy2 = np.clip([y1, y2], 0, h)
+        if cx2 <= cx1 or cy2 <= cy1:
+            raise ACTFormatError(f'{where}: box {row[1:5].tolist()} has no area '
+                                 f'inside the {w}x{h} frame')
+        if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
+            self.changed.setdefault(GT_BOXES_CLIPPED, []).append(
+                f'{where} {row[1:5].tolist()} ({w}x{h})')
+        return row
+
     def load_data_list(self) -> list[dict]:
         data_list = []
         for video in self.videos:
@@ -142,8 +239,11 @@ class ACTDetectionDataset(BaseActionDataset):
                 raise ValueError(f'{self.ann_file}: video {video!r} of the '
                                  f'{self.subset} split has no nframes entry')
             nframes = int(self.gt['nframes'][video])
+            if video not in self.gt['resolution']:
+                raise ACTFormatError(f'{self.ann_file}: video {video!r} of the '
+                                     f'{self.subset} split has no resolution entry')
             h, w = self.gt['resolution'][video]
-            ann = self.frame_annotations(video)
+            ann = self.frame_annotations(video, nframes, (h, w))
             scale = np.array([w, h, w, h], dtype=np.float64)
             for frame in range(1, nframes + 1, self.frame_stride):
                 if self.annotated_only and frame not in ann:
@@ -164,19 +264,33 @@ class ACTDetectionDataset(BaseActionDataset):
             raise ValueError(f'{self.ann_file}: no frames selected (split '
                              f'{self.split}, {self.subset}, {len(self.videos)} videos)')
         if self.proposals is not None:
-            missing = sum(d['img_key'] not in self.proposals for d in data_list)
+            keys = [d['img_key'] for d in data_list]
+            try:
+                empty = set(check_proposals(self.proposal_file, self.proposals, keys))
+            except AVAFormatError as exc:
+                raise ACTFormatError(str(exc)) from None
+            if empty:
+                self.skipped[EMPTY_PROPOSALS] = [k for k in keys if k in empty]
+                data_list = [d for d in data_list if d['img_key'] not in empty]
+            missing = [d['img_key'] for d in data_list
+                       if d['img_key'] not in self.proposals]
             if missing:
+                self.changed[NO_PROPOSALS] = missing
                 MMLogger.get_current_instance().warning(
-                    f'{self.proposal_file}: {missing} of {len(data_list)} frames have '
-                    'no proposals; they use the whole frame as their only proposal')
-            self.missing_proposals = missing
+                    f'{self.proposal_file}: {len(missing)} of {len(data_list)} frames '
+                    'have no proposals; they use the whole frame as their only '
+                    'proposal')
+            self.missing_proposals = len(missing)
+            if not data_list:
+                raise ACTFormatError(f'{self.proposal_file}: every selected frame has '
+                                     'an empty proposal array')
         return data_list
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)
         if self.proposals is not None:
             props = self.proposals.get(info['img_key'])
-            if props is None or len(props) == 0:
+            if props is None:  # counted at start-up (changed[NO_PROPOSALS])
                 info['proposals'] = np.array([[0, 0, 1, 1]], dtype=np.float32)
                 info['scores'] = np.array([1.0], dtype=np.float32)
             else:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Optional
 
 import numpy as np
 from mmaction.datasets import AVADataset
 from mmengine import load
+from mmengine.logging import MMLogger
 
 from ..registry import DATASETS
+from .ava_io import AVAFormatError, check_proposals
 
 _KEY = re.compile(r'^(.+),(\d+)$')
 
@@ -25,6 +28,12 @@ class AVATestDataset(AVADataset):
     the videos listed in ``video_list`` (one id per line), and gives every sample
     empty GT. Pair it with ``AVAFrameAPMetric(ann_file=None, format_only=True,
     outfile=...)`` to write the leaderboard CSV.
+
+    The proposals are validated like ``CheckedAVADataset``'s (``AVAFormatError``
+    naming the file and the bad keys); keyframes whose proposal array is empty
+    (nobody detected: nothing to classify) are skipped and counted, as are those
+    outside the timestamp range or the video list: :meth:`summary`, logged at
+    start-up (and a warning for the empty arrays).
 
     Args:
         ann_file: unused, kept so stock configs can switch ``type`` only; may be
@@ -45,8 +54,21 @@ class AVATestDataset(AVADataset):
         self.timestamp_min = timestamp_min
         self.timestamp_max = timestamp_max
         kwargs.setdefault('test_mode', True)
+        self.skipped: dict[str, list[str]] = {}
+        self.not_selected: dict[str, int] = {}
         super().__init__(ann_file=ann_file or proposal_file, pipeline=pipeline,
                          proposal_file=proposal_file, **kwargs)
+        MMLogger.get_current_instance().info(self.summary())
+        if self.skipped:
+            warnings.warn(self.summary())
+
+    def summary(self) -> str:
+        """Keyframes used, and every key of the proposal file left out (why)."""
+        parts = [f'{len(self)} keyframes']
+        parts += [f'{n} keys {why}' for why, n in self.not_selected.items() if n]
+        parts += [f'skipped {why}: {len(keys)} ({keys[:5]})'
+                  for why, keys in self.skipped.items()]
+        return f'AVATestDataset({self.proposal_file}): ' + '; '.join(parts)
 
     def load_data_list(self) -> list[dict]:
         proposals = getattr(self, 'proposals', None) or \
@@ -55,8 +77,10 @@ class AVATestDataset(AVADataset):
         if self.video_list:
             with open(self.video_list) as f:
                 videos = {ln.strip() for ln in f if ln.strip()}
+        check_proposals(self.proposal_file, proposals, keys=())  # a dict?
         data_list = []
         bad = []
+        outside = not_listed = 0
         for key in sorted(proposals):
             m = _KEY.match(key)
             if not m:
@@ -64,8 +88,10 @@ class AVATestDataset(AVADataset):
                 continue
             video_id, ts = m.group(1), int(m.group(2))
             if not self.timestamp_min <= ts <= self.timestamp_max:
+                outside += 1
                 continue
             if videos is not None and video_id not in videos:
+                not_listed += 1
                 continue
             shot_info = (0, (self.timestamp_end - self.timestamp_start) * self._FPS) \
                 if self.use_frames else None
@@ -81,8 +107,16 @@ class AVATestDataset(AVADataset):
                 info['filename'] = info.pop('frame_dir')
             data_list.append(info)
         if bad:
-            raise ValueError(f'{self.proposal_file}: {len(bad)} keys are not '
-                             f'"video_id,timestamp" (e.g. {bad[0]!r})')
+            raise AVAFormatError(f'{self.proposal_file}: {len(bad)} keys are not '
+                                 f'"video_id,timestamp" (e.g. {bad[0]!r})')
+        self.not_selected = {
+            f'outside timestamps {self.timestamp_min}-{self.timestamp_max}': outside,
+            f'of videos not in {self.video_list}': not_listed}
+        empty = set(check_proposals(self.proposal_file, proposals,
+                                    keys=[d['img_key'] for d in data_list]))
+        if empty:
+            self.skipped['empty proposal array'] = sorted(empty)
+            data_list = [d for d in data_list if d['img_key'] not in empty]
         if not data_list:
             raise ValueError(f'{self.proposal_file}: no keyframe in '
                              f'{self.timestamp_min}-{self.timestamp_max}'

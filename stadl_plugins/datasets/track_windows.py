@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import glob
 import os
-import pickle
 
 import numpy as np
 import torch
@@ -42,8 +41,10 @@ from mmengine.dataset import BaseDataset
 
 from ..evaluation.functional.boxes import pairwise_iou
 from ..registry import DATASETS
+from ..safe_load import safe_pickle_load
 
 __all__ = ['frame_labels_from_gt', 'write_track_features', 'read_track_features',
+           'check_track_arrays',
            'make_synthetic_track_features', 'TrackWindowDataset']
 
 
@@ -121,7 +122,39 @@ def read_track_features(path: str, streams=None) -> dict:
         if data[f'feat_{s}'].shape[:2] != data['labels'].shape:
             raise ValueError(f"{path}: feat_{s} is {data[f'feat_{s}'].shape}, labels "
                              f"{data['labels'].shape}: (N, T) must agree")
+    check_track_arrays(path, data)
     return data
+
+
+def check_track_arrays(path: str, data: dict) -> None:
+    """``lengths`` must give one length in ``0..T`` per track of ``labels``
+    ``(N, T)``, and ``frames``/``boxes`` must be ``(N, T)``/``(N, T, 4)`` with real
+    frame numbers (>= 0) on every valid step; otherwise tracks would be lost or
+    padding read as data. Raises ``ValueError`` naming the file, key and track."""
+    labels, lengths = np.asarray(data['labels']), np.asarray(data['lengths'])
+    if labels.ndim != 2:
+        raise ValueError(f'{path}: labels has shape {labels.shape}, expected (N, T)')
+    n, t = labels.shape
+    if lengths.shape != (n,):
+        raise ValueError(f'{path}: lengths has shape {lengths.shape} but the file '
+                         f'holds {n} tracks (labels {labels.shape}); every track '
+                         'needs one length')
+    if lengths.dtype.kind not in 'iu':
+        raise ValueError(f'{path}: lengths has dtype {lengths.dtype}, expected integers')
+    bad = np.flatnonzero((lengths < 0) | (lengths > t))
+    if len(bad):
+        raise ValueError(f'{path}: lengths[{bad[0]}] = {lengths[bad[0]]} is outside '
+                         f'0..{t} (T of labels {labels.shape}); {len(bad)} such tracks')
+    for key, shape in (('frames', (n, t)), ('boxes', (n, t, 4))):
+        if np.asarray(data[key]).shape != shape:
+            raise ValueError(f'{path}: {key} has shape {np.asarray(data[key]).shape}, '
+                             f'expected {shape} for {n} tracks of up to {t} frames')
+    valid = np.arange(t)[None, :] < lengths[:, None]
+    bad = np.flatnonzero((valid & (np.asarray(data['frames']) < 0)).any(1))
+    if len(bad):
+        raise ValueError(f'{path}: track {bad[0]} has padding (frame -1) within its '
+                         f'lengths[{bad[0]}] = {lengths[bad[0]]} valid frames; '
+                         f'{len(bad)} such tracks')
 
 
 def make_synthetic_track_features(gt: dict, out_dir: str, dim: int = 32,
@@ -202,7 +235,7 @@ class TrackWindowDataset(BaseDataset):
             return list(self.videos)
         if self.gt_file:
             with open(self.gt_file, 'rb') as f:
-                gt = pickle.load(f)
+                gt = safe_pickle_load(f)
             key = dict(train='train_videos', test='test_videos', val='test_videos')
             if self.split not in key:
                 raise ValueError(f"split must be 'train', 'val' or 'test', got {self.split!r}")

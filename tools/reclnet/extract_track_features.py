@@ -123,7 +123,7 @@ def build_tracks(args, cfg, log) -> dict:
             with open(path, 'rb') as f:
                 props = safe_pickle_load(f)
             from stadl_plugins.datasets.ava_io import check_proposals
-            check_proposals(path, props)  # a dict of valid normalised arrays
+            check_proposals(path, props, keys=())  # a dict (arrays: below)
             by_video = {}
             for key, arr in props.items():
                 by_video.setdefault(key.rsplit(',', 1)[0], {})[key] = arr
