@@ -31,9 +31,10 @@ Upstream differences (``upstream_bugs=True`` reproduces MMAction2 1.2's
 * MMAction2 gives every box the score of the *last detection of the whole
   prediction list* (``det = [*frm_dets[-4:], frm_det[3]]`` reads the stale loop
   variable ``frm_det``), so all tubes tie and ranking is arbitrary;
-* its per-frame "NMS" keeps suppressed boxes with down-weighted scores
-  (``score * (1 - IoU)``) and computes areas with a ``+1`` pixel offset,
-  where ACT keeps only the survivors.
+* its per-frame "NMS" is MOC's score-weighted one (suppressed boxes kept with
+  ``score * (1 - IoU)``, ``+1`` pixel areas), but its link IoU is continuous;
+  ``style='moc'`` is MOC's linker as a whole (the original ACT-detector
+  ``BuildTubes`` used a plain NMS at 0.3 instead).
 """
 from __future__ import annotations
 
