@@ -15,7 +15,11 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
+    # A rank that hangs (NFS stall, dataloader deadlock, uneven data) fails the job
+    # after `timeout` seconds instead of torch's default (10-30 min). Raise it when
+    # a step that only some ranks run can take longer (rank-0 evaluation of a large
+    # set, a first CheckedAVADataset frame check). STADL_DIST_TIMEOUT=<s> overrides.
+    dist_cfg=dict(backend='nccl', timeout=900))
 
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 

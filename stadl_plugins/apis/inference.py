@@ -117,6 +117,23 @@ def open_video(path: str):
     return cap, info, first
 
 
+def short_read_warning(info: VideoInfo, frames_read: int) -> str:
+    """A message when fewer frames decoded than the container reports, else ''.
+
+    Frame counts from container metadata can be off by a frame or two (rounded
+    durations), so a shortfall up to ``max(1, 1%)`` of the reported count is
+    accepted; a truncated or partly corrupt file (decoding stops early) is not.
+    """
+    reported = int(info.num_frames)
+    if reported <= 0 or frames_read >= reported - max(1, reported // 100):
+        return ''
+    return (f'{info.path}: only {frames_read} of the {reported} frames the container '
+            f'reports could be decoded ({frames_read / info.fps:.1f} s of '
+            f'{reported / info.fps:.1f} s); the file is probably truncated or '
+            'corrupt, and the results cover only the decoded part. Re-download or '
+            're-encode it (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`).')
+
+
 class VideoFrames:
     """Iterate over a video's frames ``(index, frame_bgr)`` once, without seeking.
 
@@ -417,6 +434,9 @@ class VideoDetections:
     frame_interval: int = 1
     timestamp_unit: str = 'second'
     seconds: float = 0.0
+    #: set when fewer frames decoded than the container reports (see
+    #: :func:`short_read_warning`); also issued as a ``UserWarning``
+    decode_warning: str = ''
 
     @property
     def found_person(self) -> bool:
@@ -452,6 +472,8 @@ class VideoDetections:
         head = (f'{self.info.path}: {self.frames_read} frames at {self.info.fps:.2f} '
                 f'fps, {n_kf} keyframes, clip interval {self.frame_interval} frames, '
                 f'{self.seconds:.1f} s')
+        if self.decode_warning:
+            head += f'\nWARNING: {self.decode_warning}'
         if not self.found_person:
             return (head + f'\nNO PERSON FOUND: the person detector ({self.detector}) '
                     f'found nobody in any of the {self.frames_read} frames, so no '
@@ -611,6 +633,10 @@ def detect_video(video: str, inferencer: STADInferencer, detector, *,
     if bar is not None:
         sys.stderr.write('\n')
     result.frames_read = last + 1
+    result.decode_warning = short_read_warning(info, result.frames_read)
+    if result.decode_warning:
+        import warnings
+        warnings.warn(result.decode_warning)
     result.keyframes = [done[k] for k in sorted(done)]
     result.num_tracks = tracker.num_confirmed
     result.seconds = time.time() - t0

@@ -33,8 +33,10 @@ machine.
 A dead rank: a collective whose peer is gone fails in gloo with ``Connection
 closed by peer``, and torchrun stops the other workers when one exits with an
 error. A rank that hangs (rather than dies) is bounded by the process-group timeout
-``env_cfg.dist_cfg.timeout`` (seconds, mmengine's own option); when a config sets
-none, :data:`DEFAULT_TIMEOUT_ENV` (``STADL_DIST_TIMEOUT``, seconds) supplies one.
+``env_cfg.dist_cfg.timeout`` (seconds, mmengine's own option; ``configs/_base_/
+default_runtime.py`` sets 900). :data:`DEFAULT_TIMEOUT_ENV` (``STADL_DIST_TIMEOUT``,
+seconds), when set, overrides the config's value at launch (and supplies one to
+configs without any).
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ import os
 
 import torch
 
-#: Environment variable: default process-group timeout (s) when the config has none.
+#: Environment variable: process-group timeout (s); overrides the config's value.
 DEFAULT_TIMEOUT_ENV = 'STADL_DIST_TIMEOUT'
 
 _LAUNCH_FUNCTIONS = ('_init_dist_pytorch', '_init_dist_slurm', '_init_dist_mpi')
@@ -79,8 +81,9 @@ def _without_cuda_set_device():
 
 
 def _timeout_from_env(kwargs: dict) -> dict:
-    """Add ``timeout`` (a timedelta) from ``STADL_DIST_TIMEOUT`` when none is given."""
-    if kwargs.get('timeout') is None and os.environ.get(DEFAULT_TIMEOUT_ENV):
+    """Set ``timeout`` (a timedelta) from ``STADL_DIST_TIMEOUT`` when it is set (it
+    overrides the config's ``env_cfg.dist_cfg.timeout``)."""
+    if os.environ.get(DEFAULT_TIMEOUT_ENV):
         import datetime
         seconds = float(os.environ[DEFAULT_TIMEOUT_ENV])
         kwargs = dict(kwargs, timeout=datetime.timedelta(seconds=seconds))

@@ -3,7 +3,12 @@
 mmengine trains on a NaN loss without complaint (the weights become NaN and every
 later metric is meaningless). :class:`NonFiniteCheckHook` checks
 
-* each batch's float inputs in ``before_train_iter``, and
+* each batch's float inputs in ``before_train_iter`` (pipelines that produce
+  float frames),
+* the normalised float inputs that the model's data preprocessor returns, in
+  training (a forward hook on ``model.data_preprocessor``): the shipped pipelines
+  produce uint8 frames, which cannot hold NaN, so this is where NaN/inf appear
+  (a zero ``std``, a corrupt float input, a preprocessor bug), and
 * the total loss right before the optimizer wrapper runs backward/step (it wraps
   ``runner.optim_wrapper.update_params`` of this runner only),
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 
 from stadl_plugins.registry import HOOKS
 
@@ -54,8 +60,11 @@ class NonFiniteCheckHook(Hook):
         self.check_inputs = check_inputs
         self.check_loss = check_loss
         self._keys: list = []
+        self._handle = None
 
     def before_train(self, runner) -> None:
+        if self.check_inputs:
+            self._hook_data_preprocessor(runner)
         if not self.check_loss:
             return
         wrapper = runner.optim_wrapper
@@ -85,3 +94,30 @@ class NonFiniteCheckHook(Hook):
                 f'non-finite values (NaN/inf) in the inputs at iteration '
                 f'{runner.iter + 1} (batch: {self._keys}); check these samples '
                 'and the pipeline that produced them.')
+
+    def _hook_data_preprocessor(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        pre = getattr(model, 'data_preprocessor', None)
+        if not isinstance(pre, torch.nn.Module) or self._handle is not None:
+            return
+        hook = self
+
+        def check_output(module, args, output):
+            training = args[1] if len(args) > 1 else module.training
+            if not training:
+                return
+            inputs = output.get('inputs') if isinstance(output, dict) else \
+                (output[0] if isinstance(output, (list, tuple)) and output else None)
+            if _non_finite(inputs):
+                raise FloatingPointError(
+                    'non-finite values (NaN/inf) in the normalised inputs (after the '
+                    f'data preprocessor {type(module).__name__}) at iteration '
+                    f'{runner.iter + 1} (batch: {hook._keys}); check these samples '
+                    'and the preprocessor (mean/std: a zero std gives inf).')
+
+        self._handle = pre.register_forward_hook(check_output)
+
+    def after_train(self, runner) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None

@@ -52,6 +52,9 @@ def parse_args(argv=None):
                    help='person boxes: "hog", "mmdet CONFIG CHECKPOINT" or '
                    '"proposals PKL"')
     p.add_argument('--rate', type=float, default=1.0, help='keyframes per second')
+    p.add_argument('--fail-on-short-read', action='store_true',
+                   help='exit 3 (after writing the outputs) when fewer frames decode '
+                   'than the container reports (default: a warning, exit 0)')
     p.add_argument('--score-thr', type=float, default=0.3,
                    help='minimum action score drawn and written to the CSV')
     p.add_argument('--top-k', type=int, default=3, help='actions drawn per person')
@@ -275,6 +278,10 @@ def main(argv=None):
     print(f'[stad_demo] wrote {out_video} ({written} frames; input '
           f'{result.frames_read}) and {out_csv} ({len(rows)} rows, timestamps in '
           f'{result.timestamp_unit}s, score >= {args.score_thr})')
+    if result.decode_warning:
+        print(f'warning: {result.decode_warning}', file=sys.stderr)
+        if args.fail_on_short_read:
+            return 3
     if written != result.frames_read:
         print(f'warning: the written video decodes to {written} frames, the input '
               f'had {result.frames_read}', file=sys.stderr)
