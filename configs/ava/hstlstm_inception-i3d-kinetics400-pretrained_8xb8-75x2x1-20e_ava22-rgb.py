@@ -79,3 +79,7 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9,
                                     weight_decay=1e-5))
 auto_scale_lr = dict(enable=False, base_batch_size=64)
+
+# a hung rank fails the job after 900 s (configs/_base_/default_runtime.py;
+# STADL_DIST_TIMEOUT=<s> overrides at launch)
+env_cfg = dict(dist_cfg=dict(timeout=900))

@@ -88,3 +88,7 @@ default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, inte
 log_processor = dict(by_epoch=False)
 custom_hooks = [dict(type='FlowUnfreezeHook', unfreeze_iter=75000)]
 auto_scale_lr = dict(enable=False, base_batch_size=40)
+
+# a hung rank fails the job after 900 s (configs/_base_/default_runtime.py;
+# STADL_DIST_TIMEOUT=<s> overrides at launch)
+env_cfg = dict(dist_cfg=dict(timeout=900))

@@ -15,3 +15,7 @@ model = dict(
             context_radius=1.0,  # attend to the surroundings within one box size
             query='cell',
             norm='LN')))
+
+# a hung rank fails the job after 900 s (configs/_base_/default_runtime.py;
+# STADL_DIST_TIMEOUT=<s> overrides at launch)
+env_cfg = dict(dist_cfg=dict(timeout=900))

@@ -18,3 +18,7 @@ model = dict(
         estimator_channels=(64, 32),
         max_displacement=4,
         identity_init=True))
+
+# a hung rank fails the job after 900 s (configs/_base_/default_runtime.py;
+# STADL_DIST_TIMEOUT=<s> overrides at launch)
+env_cfg = dict(dist_cfg=dict(timeout=900))

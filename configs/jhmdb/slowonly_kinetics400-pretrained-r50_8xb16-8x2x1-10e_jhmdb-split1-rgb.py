@@ -65,3 +65,7 @@ param_scheduler = [
          end=10)
 ]
 default_hooks = dict(checkpoint=dict(save_best='mAP/frameAP', rule='greater'))
+
+# a hung rank fails the job after 900 s (configs/_base_/default_runtime.py;
+# STADL_DIST_TIMEOUT=<s> overrides at launch)
+env_cfg = dict(dist_cfg=dict(timeout=900))
