@@ -6,6 +6,8 @@ config with freshly initialised weights saved as a Runner-style checkpoint: what
 tested is the pipeline (sampling, buffering, loading, outputs), not accuracy.
 """
 import importlib.util
+import os
+import re
 import os.path as osp
 import pickle
 
@@ -477,3 +479,29 @@ def test_demo_rejects_unreadable_files(tmp_path, gym_cut, tiny_checkpoint, capsy
     assert "unknown --detector 'yolo'" in capsys.readouterr().err
     assert demo.main([gym_cut, QUICKSTART_CONFIG, str(tmp_path / 'no.pth')]) == 2
     assert 'checkpoint not found' in capsys.readouterr().err
+
+
+def test_demo_warns_on_a_truncated_video(tmp_path, tiny_checkpoint, capsys):
+    """A truncated MJPG AVI decodes about half the frames its index reports: the
+    demo still writes its outputs but warns (exit 3 with --fail-on-short-read)."""
+    ckpt, label_map = tiny_checkpoint
+    path = str(tmp_path / 'truncated.avi')
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        writer.write(rng.integers(0, 255, (48, 64, 3), np.uint8))
+    writer.release()
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+    demo = _load_demo_module()
+    args = [path, QUICKSTART_CONFIG, ckpt, '--out-video', str(tmp_path / 'o.mp4'),
+            '--out-csv', str(tmp_path / 'o.csv'), '--label-map', label_map,
+            '--no-progress']
+    with pytest.warns(UserWarning, match='frames the container reports'):
+        assert demo.main(args) == 0
+    captured = capsys.readouterr()
+    assert re.search(rf'warning: {re.escape(path)}: only \d+ of the 40 frames the '
+                     'container reports could be decoded', captured.err), captured.err
+    assert 'WARNING: ' in captured.out
+    with pytest.warns(UserWarning):
+        assert demo.main(args + ['--fail-on-short-read']) == 3

@@ -111,6 +111,9 @@ class HOGPersonDetector:
         if self.upscale != 1.0:
             img = cv2.resize(frame_bgr, None, fx=self.upscale, fy=self.upscale,
                              interpolation=cv2.INTER_LINEAR)
+        win_w, win_h = self._hog.winSize
+        if img.shape[0] < win_h or img.shape[1] < win_w:
+            return _empty_boxes()  # no window fits (OpenCV crashes on such input)
         rects, weights = self._hog.detectMultiScale(
             img, winStride=self.win_stride, padding=self.padding, scale=self.scale)
         rects = np.asarray(rects, np.float32).reshape(-1, 4) / self.upscale
