@@ -9,7 +9,7 @@ by changing one ``type=``, whatever scope that line is built in:
 * **models** (backbones, necks, RoI/shared heads, recognisers, track heads) are
   registered under the same name in **both** ``mmdet.registry.MODELS`` and
   ``mmaction.registry.MODELS`` (decorator :func:`register_model`);
-* **datasets, transforms, metrics, hooks, visualisation backends** go to the
+* **datasets, samplers, transforms, metrics, hooks, visualisation backends** go to the
   ``mmaction`` registries, where ``AVADataset`` and ``AVAMetric`` live.
 
 Example (a stock SlowOnly AVA config with the ATR head swapped in)::
@@ -20,11 +20,11 @@ Example (a stock SlowOnly AVA config with the ATR head swapped in)::
                  roi_head=dict(type='AVARoIHead',
                                shared_head=dict(type='ATRHead', ...)))
 """
-from mmaction.registry import DATASETS, HOOKS, METRICS, TRANSFORMS
+from mmaction.registry import DATA_SAMPLERS, DATASETS, HOOKS, METRICS, TRANSFORMS
 from mmaction.registry import MODELS as MMACTION_MODELS
 from mmdet.registry import MODELS as MMDET_MODELS
 
-__all__ = ['register_model', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS',
+__all__ = ['register_model', 'DATA_SAMPLERS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS',
            'MMDET_MODELS', 'MMACTION_MODELS']
 
 

@@ -79,7 +79,10 @@ def _numpy_dtypes_module():
 def _history_buffer_statistics() -> set[str]:
     """Method names of ``HistoryBuffer`` that a pickled buffer may reference."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    names = set(getattr(HistoryBuffer, '_statistics_methods', {}))
+    # the four defaults are put into the class-level dict only when the first
+    # buffer is constructed, so a fresh process has an empty dict: name them
+    names = {'min', 'max', 'current', 'mean'} | set(
+        getattr(HistoryBuffer, '_statistics_methods', {}))
     return {n for n in names if not n.startswith('_')}
 
 

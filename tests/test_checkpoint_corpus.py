@@ -289,6 +289,23 @@ def test_a_trained_runner_checkpoint_loads(tiny_synthetic, tmp_path):
         f'numpy.dtypes.{n}' for n in dir(np.dtypes) if n.endswith('DType')}, unsafe
 
 
+def test_runner_layout_loads_in_a_fresh_process(tmp_path):
+    """No HistoryBuffer exists yet there, so its class-level statistics are empty."""
+    path = str(tmp_path / 'epoch_1.pth')
+    torch.save(_runner_like_checkpoint(), path)
+    code = textwrap.dedent(f"""
+        import stadl_plugins
+        from stadl_plugins.safe_load import load_checkpoint_file
+        ckpt = load_checkpoint_file({path!r})
+        print(ckpt['message_hub']['log_scalars']['train/loss'].mean())
+        """)
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=300,
+                         env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1] == '1.0'
+
+
 def test_converter_outputs_load(tmp_path):
     from stadl_plugins.models.flow.pwcnet import PWCNet
     path = str(tmp_path / 'pwc.pth')
@@ -399,3 +416,68 @@ def test_data_pickle_garbage_names_the_file(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match='not a readable pickle') as err:
         safe_load.safe_pickle_load(path)
     assert path in str(err.value)
+
+
+# ----------------------------------------------------- every loading path
+def _attack_file(tmp_path):
+    marker = tmp_path / 'pwned.txt'
+    return as_checkpoint(tmp_path / 'attack.pth',
+                         hostile_pickles(marker)['getattr_chain_setstate_eval']), marker
+
+
+@pytest.mark.parametrize('path_name', ['mmengine_load_checkpoint', '_load_checkpoint',
+                                       'torch_load', 'load_pwcnet_weights',
+                                       'load_i3d_checkpoint', 'runner_load_from'])
+def test_every_in_process_loading_path_refuses_the_attack(tmp_path, path_name,
+                                                          monkeypatch):
+    monkeypatch.delenv(safe_load.UNSAFE_LOAD_ENV, raising=False)
+    from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
+    path, marker = _attack_file(tmp_path)
+
+    def runner_load_from(p):  # what Runner.load_or_resume does for load_from
+        from mmengine.model import BaseModel
+
+        class M(BaseModel):
+            def __init__(self):
+                super().__init__()
+                self.w = torch.nn.Linear(1, 1)
+
+            def forward(self, *a, **k):
+                return {}
+        from mmengine.runner import Runner
+        Runner.load_checkpoint(type('R', (), {'model': M(), 'logger':
+                                              __import__('logging').getLogger()})(),
+                               p, map_location='cpu')
+
+    def i3d(p):
+        from stadl_plugins.models.backbones.i3d_weights import load_i3d_checkpoint
+        from stadl_plugins.models.backbones.inception_i3d import InceptionI3D
+        load_i3d_checkpoint(InceptionI3D(), p)
+
+    def pwc(p):
+        from stadl_plugins.models.flow.pwcnet import PWCNet
+        from stadl_plugins.models.flow.weight_converters import load_pwcnet_weights
+        load_pwcnet_weights(PWCNet(), p)
+
+    load = dict(mmengine_load_checkpoint=lambda p: load_checkpoint(
+        torch.nn.Linear(1, 1), p, map_location='cpu'),
+        _load_checkpoint=lambda p: _load_checkpoint(p, map_location='cpu'),
+        torch_load=lambda p: torch.load(p),  # weights_only is torch's default
+        load_pwcnet_weights=pwc, load_i3d_checkpoint=i3d,
+        runner_load_from=runner_load_from)[path_name]
+    with pytest.raises(Exception) as err:
+        load(path)
+    assert 'refused' in str(err.value), str(err.value)[:500]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('tool', ['convert/pwcnet_weights.py', 'convert/i3d_weights.py'])
+def test_converter_clis_refuse_the_attack(tmp_path, tool):
+    from conftest import REPO
+    path, marker = _attack_file(tmp_path)
+    res = subprocess.run([sys.executable, osp.join(REPO, 'tools', tool), path,
+                          str(tmp_path / 'out.pth')], capture_output=True, text=True,
+                         timeout=300, env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    assert res.returncode != 0
+    assert 'refused' in res.stderr + res.stdout
+    assert not marker.exists() and not (tmp_path / 'out.pth').exists()

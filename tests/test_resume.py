@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import REPO, tiny_runner_config
@@ -32,13 +33,15 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint():
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
 
 
-def resume_config(tiny_synthetic, tmp_path):
+def resume_config(tiny_synthetic, tmp_path, num_workers=0, persistent=False):
     root, meta = tiny_synthetic
     cfg = tiny_runner_config(root, meta, tmp_path / 'unused', max_epochs=2,
                              batch_size=2)  # 10 keyframes: 5 iterations an epoch
+    cfg.train_dataloader.num_workers = num_workers
+    cfg.train_dataloader.persistent_workers = persistent
     cfg.train_cfg = dict(type='ExactResumeEpochBasedTrainLoop', max_epochs=2)
     cfg.custom_hooks = [dict(type='RNGStateHook')]
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=4,
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=3,
                                         by_epoch=False, max_keep_ckpts=-1)
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
@@ -72,9 +75,17 @@ def losses(work):
     return out
 
 
+@pytest.mark.parametrize('num_workers,persistent', [(0, False), (2, True)],
+                         ids=['workers0', 'workers2-persistent'])
 def test_sigkill_mid_epoch_then_resume_reproduces_the_uninterrupted_run(
-        tiny_synthetic, tmp_path):
-    cfg_path = resume_config(tiny_synthetic, tmp_path)
+        tiny_synthetic, tmp_path, num_workers, persistent):
+    """Killed in iteration 7 (mid epoch 2), resumed from iter_6.
+
+    With ``persistent_workers=True`` the workers of the uninterrupted run live
+    through both epochs while the resumed run starts new ones in epoch 2: the
+    per-sample seeding (engine/sample_seeding.py) makes both augment alike.
+    """
+    cfg_path = resume_config(tiny_synthetic, tmp_path, num_workers, persistent)
     full, killed = str(tmp_path / 'full'), str(tmp_path / 'killed')
     train(cfg_path, full)
 
@@ -84,13 +95,13 @@ def test_sigkill_mid_epoch_then_resume_reproduces_the_uninterrupted_run(
     marker = osp.join(killed, 'last_checkpoint')
     deadline = time.monotonic() + 400
     while proc.poll() is None and time.monotonic() < deadline:
-        if osp.exists(marker) and open(marker).read().strip().endswith('iter_4.pth'):
-            proc.send_signal(signal.SIGKILL)  # in iteration 5, mid epoch 1
+        if osp.exists(marker) and open(marker).read().strip().endswith('iter_6.pth'):
+            proc.send_signal(signal.SIGKILL)  # in iteration 7, mid epoch 2
             break
         time.sleep(0.05)
     assert proc.wait(timeout=60) == -signal.SIGKILL, 'the run was not killed'
     assert not osp.exists(osp.join(killed, 'epoch_2.pth'))
-    assert not osp.exists(osp.join(killed, 'iter_8.pth'))
+    assert not osp.exists(osp.join(killed, 'iter_9.pth'))
 
     train(cfg_path, killed, '--resume')
     a = torch.load(osp.join(full, 'iter_10.pth'), weights_only=True)

@@ -30,10 +30,14 @@ loops that resume at a boundary)::
                                          by_epoch=False))
     randomness = dict(seed=0, deterministic=True)
 
-Data loader workers: with ``num_workers > 0`` each worker's RNG is seeded by
-mmengine's ``worker_init_fn`` from the seed, rank and worker id at every epoch,
-independent of the main process state; the skipped batches are loaded (and
-discarded) by the workers, so their random streams stay in step as well.
+Data loader workers: mmengine seeds a worker once, when it starts, so with
+``persistent_workers=True`` an uninterrupted run and a resumed one would augment
+differently from the first resumed step. The loop therefore switches a
+``DefaultSampler`` to :class:`~stadl_plugins.engine.sample_seeding.EpochSeededSampler`:
+every sample is loaded with generators seeded from ``(seed, epoch, index)``
+alone (:mod:`stadl_plugins.engine.sample_seeding`), whatever worker loads it,
+with any ``num_workers`` and ``persistent_workers``. The skipped batches are
+still drawn from the loader (their order comes from the sampler) and discarded.
 """
 from __future__ import annotations
 
@@ -125,6 +129,18 @@ class ExactResumeEpochBasedTrainLoop(EpochBasedTrainLoop):
     (``iter - epoch * len(dataloader)``) are drawn from the loader and skipped
     instead of being trained again. Otherwise identical to the stock loop.
     """
+
+    def __init__(self, runner, dataloader, *args, **kwargs):
+        super().__init__(runner, dataloader, *args, **kwargs)
+        from mmengine.logging import print_log
+
+        from .sample_seeding import use_epoch_seeded_sampler
+        if not use_epoch_seeded_sampler(self.dataloader):
+            print_log(f'ExactResumeEpochBasedTrainLoop: the sampler '
+                      f'{type(self.dataloader.sampler).__name__} is not a '
+                      'DefaultSampler; data augmentation is exact on resume only '
+                      'with num_workers=0 (use EpochSeededSampler)',
+                      logger='current', level=30)
 
     def run_epoch(self) -> None:
         self.runner.call_hook('before_train_epoch')
