@@ -56,6 +56,7 @@ if __name__ == '__main__':
             'mmdet>=3.0,<3.4', 'mmaction2==1.2.0', 'importlib_metadata', 'numpy',
             'scipy', 'matplotlib', 'opencv-python'
         ],
-        extras_require={'tests': ['pytest', 'hypothesis']},
+        license='Apache-2.0',
+        extras_require={'tests': ['pytest', 'hypothesis', 'ruff']},
         zip_safe=False,
     )
