@@ -7,9 +7,9 @@ tested is the pipeline (sampling, buffering, loading, outputs), not accuracy.
 """
 import importlib.util
 import os
-import re
 import os.path as osp
 import pickle
+import re
 
 import cv2
 import numpy as np
