@@ -569,3 +569,19 @@ def test_validator_ends_with_a_count_per_kind(tmp_path):
         'timestamp: 1, not UTF-8: 1)')
     r = _cli(f, '--max-errors', 1)
     assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith('summary:')
+
+
+def test_fast_csv_reader_equals_the_checked_reader(tmp_path):
+    from stadl_plugins.evaluation.submission import (_read_ava_rows_checked,
+                                                     _read_ava_rows_fast)
+    paths = [p for c in CASES for p in _case(c)[:2]]
+    gt_rows, det_rows, _ = _tied_case(0)
+    _write(tmp_path / 'd.csv', det_rows, True)
+    paths.append(str(tmp_path / 'd.csv'))
+    for p in paths:
+        for ws in (True, False):
+            fast, slow = _read_ava_rows_fast(p, ws), _read_ava_rows_checked(p, ws)
+            assert fast is not None
+            assert fast[0] == slow[0]
+            for a, b in zip(fast[1:], slow[1:]):
+                assert np.array_equal(a, b) and a.dtype == b.dtype, p

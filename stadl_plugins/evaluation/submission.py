@@ -122,6 +122,63 @@ def read_ava_rows(path: str, with_score: bool | None = None):
     Raises:
         AVAFormatError: ``"<path>:<line>: ..."`` for a line that cannot be read.
     """
+    fast = _read_ava_rows_fast(path, with_score)
+    if fast is not None:
+        return fast
+    return _read_ava_rows_checked(path, with_score)
+
+
+def _read_ava_rows_fast(path, with_score):
+    """The common case (UTF-8, one column count, every field parses) at C speed;
+    None when anything is unusual, so that the line-by-line reader reports it."""
+    from ..datasets.ava_io import img_key
+    with open(path, 'rb') as f:
+        data = f.read()
+    bom = data.startswith(b'\xef\xbb\xbf')
+    try:
+        text = data[3 if bom else 0:].decode('utf-8')
+    except UnicodeDecodeError:
+        return None
+    text = text.replace('\r\n', '\n').strip('\n')
+    if '"' in text or '\r' in text or '\n\n' in text:
+        return None  # quoting, odd line ends, blank lines: the csv-module reader
+    if not text:
+        return [], np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0, np.int64), \
+            np.zeros(0)
+    nrow = text.count('\n') + 1
+    ncol = text.split('\n', 1)[0].count(',') + 1
+    flat = text.replace('\n', ',').split(',')
+    if ncol not in (7, 8) or len(flat) != nrow * ncol or \
+            max(map(len, flat[0::ncol])) > csv.field_size_limit():
+        return None
+    try:
+        # numpy parses decimal strings with correct rounding, as float() does
+        boxes = np.empty((nrow, 4))
+        for j in range(4):
+            boxes[:, j] = np.array(flat[2 + j::ncol], dtype=np.float64)
+        labels = np.array(flat[6::ncol], dtype=np.int64)
+        scores = np.array(flat[7::ncol], dtype=np.float64) \
+            if ncol == 8 and with_score is not False else np.ones(nrow)
+        raw = {}
+        raw_of_row = np.fromiter((raw.setdefault(p, len(raw))
+                                  for p in zip(flat[0::ncol], flat[1::ncol])),
+                                 np.int64, nrow)
+        keys, index, raw_key = [], {}, []
+        for vid, ts in raw:
+            k = img_key(vid, int(ts))
+            if k not in index:
+                index[k] = len(keys)
+                keys.append(k)
+            raw_key.append(index[k])
+    except (ValueError, OverflowError):
+        return None
+    if bom:
+        warnings.warn(f'{path}: a UTF-8 byte-order mark (BOM) at the start of the file '
+                      'was removed; without that it would be part of the first video id')
+    return keys, np.asarray(raw_key, np.int64)[raw_of_row], boxes, labels, scores
+
+
+def _read_ava_rows_checked(path, with_score):
     from ..datasets.ava_io import img_key
     keys, index, kr, br, lr, sr = [], {}, [], [], [], []
     for lineno, rec, problem in iter_csv_lines(path):

@@ -154,35 +154,49 @@ def voc_average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
 # --------------------------------------------------------------------------
 # the official reader (heap of 50 per keyframe)
 
+def _simulate_reader(rows, S, A, Y1, X1, Y2, X2, capacity):
+    """The official reader on the given rows (indices into the column lists, in
+    file order): kept row indices, best first, ties in heap-array order."""
+    heap = []
+    push, replace = heapq.heappush, heapq.heapreplace
+    for i in rows:
+        s = S[i]
+        if capacity < 1 or len(heap) < capacity:
+            push(heap, (s, A[i], Y1[i], X1[i], Y2[i], X2[i]))
+        elif s > heap[0][0]:
+            replace(heap, (s, A[i], Y1[i], X1[i], Y2[i], X2[i]))
+    heap = sorted(heap, key=lambda t: -t[0])
+    lowest = heap[-1][0] if heap else 0.0
+    where = defaultdict(deque)  # equal tuples are interchangeable
+    for i in rows:
+        if S[i] >= lowest:
+            where[(S[i], A[i], Y1[i], X1[i], Y2[i], X2[i])].append(i)
+    return [where[t].popleft() for t in heap]
+
+
+def _columns(scores, labels, boxes):
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return (np.asarray(scores, np.float64).tolist(),
+            np.asarray(labels).astype(np.int64).tolist(),
+            b[:, 1].tolist(), b[:, 0].tolist(), b[:, 3].tolist(), b[:, 2].tolist())
+
+
 def official_reader_order(scores, labels, boxes, capacity: int = 50) -> np.ndarray:
     """Rows of one keyframe (in file order) as the official ``read_csv`` keeps and
     orders them: indices of the kept rows, best first.
 
-    A min-heap of ``(score, action, y1, x1, y2, x2)`` filled in row order; when it
-    holds ``capacity`` rows a new row replaces the smallest tuple only if its score
-    is strictly above the smallest score; the heap array is then sorted by
-    descending score (stable). ``capacity < 1``: no limit.
+    A min-heap of ``(score, action, y1, x1, y2, x2)`` tuples filled in row order;
+    when it holds ``capacity`` rows a new row replaces the smallest tuple only if
+    its score is strictly above the smallest score; the heap array is then sorted
+    by descending score (stable). ``capacity < 1``: no limit.
     """
     n = len(scores)
     s = np.asarray(scores, np.float64)
     if capacity < 1 or n <= capacity:
         if n < 2 or len(np.unique(s)) == n:  # no tie: the order is the score order
             return np.argsort(-s, kind='stable')
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    tuples = list(zip(s.tolist(), np.asarray(labels).astype(np.int64).tolist(),
-                      b[:, 1].tolist(), b[:, 0].tolist(), b[:, 3].tolist(),
-                      b[:, 2].tolist()))
-    heap = []
-    for t in tuples:
-        if capacity < 1 or len(heap) < capacity:
-            heapq.heappush(heap, t)
-        elif t[0] > heap[0][0]:
-            heapq.heapreplace(heap, t)
-    heap = sorted(heap, key=lambda t: -t[0])
-    rows = defaultdict(deque)  # equal tuples are interchangeable
-    for i, t in enumerate(tuples):
-        rows[t].append(i)
-    return np.array([rows[t].popleft() for t in heap], dtype=np.int64)
+    return np.array(_simulate_reader(range(n), *_columns(s, labels, boxes), capacity),
+                    dtype=np.int64)
 
 
 def _official_gt_order(labels, boxes) -> np.ndarray:
@@ -230,37 +244,48 @@ def _canonical(keys, kr, boxes, labels, scores) -> np.ndarray:
 
 
 def _reader(kr, boxes, labels, scores, capacity):
-    """The official reader over rows in file order: ``(rows, key order)``, the kept
-    row indices grouped keyframe by keyframe (keyframes in order of first row) and
-    best first within each keyframe."""
+    """The official reader over rows in file order: the kept row indices grouped
+    keyframe by keyframe (keyframes in order of their first row), best first within
+    each keyframe.
+
+    Vectorised where the result cannot depend on ties: a keyframe whose kept rows
+    have distinct scores and whose 50th and 51st scores differ keeps exactly its 50
+    best, in score order. Other keyframes are run through the heap itself.
+    """
     if not len(kr):
         return np.zeros(0, np.int64)
-    first = {}
-    for i, k in enumerate(kr.tolist()):
-        if k not in first:
-            first[k] = i
+    _, first = np.unique(kr, return_index=True)
     rank = np.empty(kr.max() + 1, np.int64)
-    rank[list(first)] = np.arange(len(first))
+    rank[kr[np.sort(first)]] = np.arange(len(first))
     r = rank[kr]
     o = np.lexsort((-scores, r))  # by keyframe, best first, stable
-    rs = r[o]
+    rs, so = r[o], scores[o]
     starts = np.flatnonzero(np.r_[True, rs[1:] != rs[:-1]])
-    ends = np.r_[starts[1:], len(o)]
-    sizes = ends - starts
-    tie = np.r_[False, (rs[1:] == rs[:-1]) & (scores[o][1:] == scores[o][:-1])]
-    has_tie = np.add.reduceat(tie, starts) > 0 if len(o) else np.zeros(0, bool)
-    slow = has_tie | ((sizes > capacity) if capacity >= 1 else False)
-    if not slow.any():
-        return o
-    parts = []
-    for a, e, sl in zip(starts, ends, slow):
-        if not sl:
-            parts.append(o[a:e])
-            continue
-        rows = np.sort(o[a:e])  # this keyframe's rows in file order
-        parts.append(rows[official_reader_order(scores[rows], labels[rows],
-                                                boxes[rows], capacity)])
-    return np.concatenate(parts)
+    sizes = np.diff(np.r_[starts, len(o)])
+    pos = np.arange(len(o)) - np.repeat(starts, sizes)
+    tie = np.r_[False, (rs[1:] == rs[:-1]) & (so[1:] == so[:-1])]
+    if capacity >= 1:
+        kept = pos < capacity
+        tie &= pos <= capacity  # among the kept rows, or across the cut
+    else:
+        kept = np.ones(len(o), bool)
+    slow_keys = np.unique(rs[tie])
+    if not len(slow_keys):
+        return o[kept]
+    slow_row = np.isin(rs, slow_keys)
+    fast = o[kept & ~slow_row]
+    f_key, f_pos = rs[kept & ~slow_row], pos[kept & ~slow_row]
+    cols = _columns(scores, labels, boxes)
+    s_rows, s_key, s_pos = [], [], []
+    for k, a in zip(slow_keys, starts[slow_keys]):
+        rows = np.sort(o[a:a + sizes[k]]).tolist()  # this keyframe in file order
+        got = _simulate_reader(rows, *cols, capacity)
+        s_rows += got
+        s_key += [k] * len(got)
+        s_pos += range(len(got))
+    allr = np.concatenate([fast, np.asarray(s_rows, np.int64)])
+    order = np.lexsort((np.concatenate([f_pos, s_pos]), np.concatenate([f_key, s_key])))
+    return allr[order]
 
 
 # --------------------------------------------------------------------------
