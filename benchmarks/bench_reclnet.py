@@ -194,7 +194,7 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
                                                       read_track_features)
     from stadl_plugins.evaluation.functional.video_ap import video_map
     from stadl_plugins.localization.temporal import localize_tracks
-    from stadl_plugins.models.track_heads.reclnet import RecLNet
+    from stadl_plugins.models.localizers.reclnet import RecLNet
     from stadl_plugins.tracking.linking import tracks_to_arrays
 
     seeds = (0, 1) if quick else (0, 1, 2)

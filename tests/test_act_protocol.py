@@ -18,7 +18,7 @@ from stadl_plugins.evaluation.functional import (act_frame_ap, link_tubes,
                                                  video_map)
 from stadl_plugins.evaluation.functional import boxes as boxes_mod
 from stadl_plugins.evaluation.functional.average_precision import average_precision
-from stadl_plugins.evaluation.functional.boxes import greedy_match
+from stadl_plugins.structures.bbox import greedy_match
 
 # the package re-exports functions named like their modules: take the modules
 FN = 'stadl_plugins.evaluation.functional.'

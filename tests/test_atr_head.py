@@ -177,7 +177,7 @@ def test_in_stock_fastrcnn_loss_and_predict(name, backbone, channels, clip_len,
 
 
 def test_context_radius_limits_attention_to_surroundings():
-    from stadl_plugins.models.roi_heads.atr_head import box_distance
+    from stadl_plugins.models.roi_heads.shared_heads.atr_head import box_distance
     x, feat, rois = make_inputs(K=1)
     head = ATRHead(16, featmap_stride=8, latent_channels=8, context_radius=0.5)
     head.layers[0].record_attention = True

@@ -16,7 +16,8 @@ from mmengine.runner import Runner
 from conftest import REPO, tiny_runner_config
 from stadl_plugins.datasets.transforms import LoadFlowGT, compose_flows
 from stadl_plugins.datasets.transforms.flow_loading import pair_indices
-from stadl_plugins.models.backbones import FlowFastRCNN, FlowTwoStreamBackbone
+from stadl_plugins.models.backbones import FlowTwoStreamBackbone
+from stadl_plugins.models.detectors import FlowFastRCNN
 from stadl_plugins.models.flow.warp import flow_warp
 
 CFG = f'{REPO}/configs/synthetic/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'

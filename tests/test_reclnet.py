@@ -10,7 +10,7 @@ import stadl_plugins  # noqa: F401
 from stadl_plugins.datasets.track_windows import (TrackWindowDataset, frame_labels_from_gt,
                                                   make_synthetic_track_features,
                                                   read_track_features)
-from stadl_plugins.models.track_heads.reclnet import RecLNet, RecLNetStream
+from stadl_plugins.models.localizers.reclnet import RecLNet, RecLNetStream
 
 CONFIG = os.path.join(os.path.dirname(__file__), '..', 'configs', 'reclnet',
                       'reclnet-gru_tracks_30e_synthetic-rgb.py')

@@ -27,7 +27,9 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from ..safe_load import safe_pickle_load
+from ..structures.bbox import nms, pairwise_iou
 
 
 class PersonDetectorError(RuntimeError):
@@ -39,7 +41,7 @@ def _empty_boxes() -> np.ndarray:
 
 
 def nms_boxes(boxes: np.ndarray, iou_thr: float) -> np.ndarray:
-    """Non-maximum suppression with ``mmcv.ops.nms``.
+    """Non-maximum suppression (:func:`stadl_plugins.structures.bbox.nms`).
 
     Args:
         boxes: ``(N, 5)`` ``[x1, y1, x2, y2, score]``.
@@ -50,10 +52,8 @@ def nms_boxes(boxes: np.ndarray, iou_thr: float) -> np.ndarray:
     """
     if len(boxes) == 0:
         return _empty_boxes()
-    from mmcv.ops import nms
-    kept, _ = nms(np.ascontiguousarray(boxes[:, :4], np.float32),
-                  np.ascontiguousarray(boxes[:, 4], np.float32), iou_thr)
-    return np.asarray(kept, np.float32).reshape(-1, 5)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
+    return boxes[nms(boxes[:, :4], boxes[:, 4], iou_thr)]
 
 
 class HOGPersonDetector:
@@ -248,16 +248,8 @@ class ProposalFilePersonDetector:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of ``(N, 4)`` and ``(M, 4)`` xyxy boxes -> ``(N, M)``."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod((rb - lt).clip(min=0), axis=2)
-    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(min=0), axis=1)
-    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(min=0), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    """IoU matrix of ``(N, 4)`` and ``(M, 4)`` xyxy boxes -> ``(N, M)`` (continuous)."""
+    return pairwise_iou(np.asarray(a, np.float64), np.asarray(b, np.float64))
 
 
 @dataclass

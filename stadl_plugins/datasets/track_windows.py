@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from mmengine.dataset import BaseDataset
 
-from ..evaluation.functional.boxes import pairwise_iou
+from ..structures.bbox import pairwise_iou
 from ..registry import DATASETS
 from ..safe_load import safe_pickle_load
 

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from ..structures.bbox import pairwise_iou
+
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -86,14 +88,8 @@ def saliency_to_boxes(saliency: np.ndarray, threshold: float = 100.0
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``(4,)`` vs ``(B, 4)`` (exclusive edges)."""
-    x1 = np.maximum(a[0], b[:, 0])
-    y1 = np.maximum(a[1], b[:, 1])
-    x2 = np.minimum(a[2], b[:, 2])
-    y2 = np.minimum(a[3], b[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda z: (z[..., 2] - z[..., 0]) * (z[..., 3] - z[..., 1])  # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+    """IoU of boxes ``(4,)`` vs ``(B, 4)`` (continuous edges)."""
+    return pairwise_iou(np.asarray(a, np.float64)[None], b)[0]
 
 
 def link_boxes(boxes_per_frame, masses_per_frame=None) -> np.ndarray:

@@ -59,7 +59,7 @@ from collections import defaultdict
 import numpy as np
 from scipy.ndimage import median_filter
 
-from stadl_plugins.evaluation.functional.boxes import box_area
+from stadl_plugins.structures.bbox import box_area
 from stadl_plugins.evaluation.functional.video_ap import tube_iou
 
 __all__ = ['median_smooth', 'median_threshold_mask', 'threshold_segments', 'viterbi_segments',

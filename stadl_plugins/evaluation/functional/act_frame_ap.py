@@ -34,7 +34,7 @@ import numpy as np
 from .average_precision import (act_average_precision, act_percent_mean,
                                 average_precision, precision_recall)
 from . import boxes as _boxes
-from .boxes import greedy_match, remaining_match
+from ...structures.bbox import greedy_match, remaining_match
 
 PROTOCOLS = ('act', 'multisports')
 

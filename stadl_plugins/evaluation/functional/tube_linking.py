@@ -42,25 +42,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from ...structures.bbox import nms, pairwise_iou
 from . import boxes as _boxes
-from .boxes import pairwise_iou
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
-        top_k: int | None = None) -> np.ndarray:
-    """Indices of the boxes kept by greedy NMS, best first."""
-    order = np.argsort(-scores, kind='stable')
-    keep = []
-    iou = pairwise_iou(boxes, boxes)
-    suppressed = np.zeros(len(boxes), dtype=bool)
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        if top_k is not None and len(keep) >= top_k:
-            break
-        suppressed |= iou[i] > iou_thr
-    return np.asarray(keep, dtype=np.int64)
 
 
 def _upstream_soft_nms(dets: np.ndarray, thr: float, top_k: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from . import boxes as _boxes
 from .act_frame_ap import check_protocol
 from .average_precision import (act_average_precision, act_percent_mean,
                                 average_precision, precision_recall)
-from .boxes import paired_iou
+from ...structures.bbox import paired_iou
 
 #: ACT's ``nms3dt`` threshold applied before video-AP (``protocol='act'``)
 ACT_TUBE_NMS_THR = 0.3

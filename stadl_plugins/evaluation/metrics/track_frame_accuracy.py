@@ -12,7 +12,7 @@ class TrackFrameAccuracy(BaseMetric):
     """Accuracy of the per-frame argmax over ``C + 1`` classes (0 = background).
 
     Consumes the ``'predict'`` outputs of
-    :class:`~stadl_plugins.models.track_heads.reclnet.RecLNet`: dicts with
+    :class:`~stadl_plugins.models.localizers.reclnet.RecLNet`: dicts with
     ``pred_scores (T, C+1)`` and ``gt_labels (T,)`` (-1 = padding, ignored).
 
     Reports ``frame_acc`` (percent), ``action_frame_acc`` (over frames whose label is

@@ -22,7 +22,7 @@ an MMAction2 backbone wrapper plus a ``FastRCNN`` that adds the flow loss.
 
 The flow subnet starts frozen (``freeze_flow=True``) and is unfrozen by
 :class:`~stadl_plugins.engine.flow_unfreeze_hook.FlowUnfreezeHook` after N
-iterations. :class:`FlowFastRCNN` adds the multi-level EPE loss L(Theta) of the
+iterations. :class:`~stadl_plugins.models.detectors.flow_fast_rcnn.FlowFastRCNN` adds the multi-level EPE loss L(Theta) of the
 flow subnet to the detection losses (``loss_flow``) when the data carry ground
 truth flow (``data_sample.gt_flow``, written by the ``LoadFlowGT`` transform) and
 the subnet is trainable; it always logs ``flow_epe`` when GT is present.
@@ -52,7 +52,6 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.models.detectors import FastRCNN
 from mmengine.model import BaseModule
 
 from ...datasets.transforms.flow_loading import pair_indices
@@ -61,7 +60,7 @@ from ..flow.fusion import FUSION_MODES, PyramidFusion
 from ..flow.pwcnet import end_point_error
 from ..flow.weight_converters import load_pwcnet_weights
 
-__all__ = ['FlowTwoStreamBackbone', 'FlowFastRCNN']
+__all__ = ['FlowTwoStreamBackbone']
 
 
 def _build(cfg: dict):
@@ -193,24 +192,13 @@ class FlowTwoStreamBackbone(BaseModule):
         return out
 
 
-@register_model()
-class FlowFastRCNN(FastRCNN):
-    """MMDetection's ``FastRCNN`` plus the flow-subnet loss of a
-    :class:`FlowTwoStreamBackbone` (paper Eq. 8: ``L = L_det + L(Theta)``).
+def __getattr__(name):
+    if name == 'FlowFastRCNN':  # moved to models/detectors (one release)
+        import warnings
 
-    Args:
-        flow_loss_weight: weight of ``loss_flow`` (1.0 = the paper's plain sum).
-        *args, **kwargs: ``FastRCNN``'s.
-    """
-
-    def __init__(self, *args, flow_loss_weight: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not hasattr(self.backbone, 'flow_losses'):
-            raise TypeError('FlowFastRCNN needs a backbone with flow_losses() '
-                            f'(FlowTwoStreamBackbone), got {type(self.backbone).__name__}')
-        self.flow_loss_weight = flow_loss_weight
-
-    def loss(self, batch_inputs: torch.Tensor, batch_data_samples) -> dict:
-        losses = super().loss(batch_inputs, batch_data_samples)
-        losses.update(self.backbone.flow_losses(batch_data_samples, self.flow_loss_weight))
-        return losses
+        from ..detectors.flow_fast_rcnn import FlowFastRCNN
+        warnings.warn(f'{__name__}.FlowFastRCNN moved to '
+                      'stadl_plugins.models.detectors.flow_fast_rcnn.FlowFastRCNN',
+                      DeprecationWarning, stacklevel=2)
+        return FlowFastRCNN
+    raise AttributeError(name)

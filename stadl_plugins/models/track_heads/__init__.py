@@ -1,2 +1,4 @@
-"""Track-level heads (RecLNet)."""
-from . import reclnet  # noqa: F401  RecLNet (GRU track scoring, fusion variants)
+"""Track-level heads: one RecLNet stream (the whole model is in ``localizers/``)."""
+from .reclnet_stream import RecLNetStream  # noqa: F401
+
+__all__ = ['RecLNetStream']
