@@ -137,7 +137,8 @@ def test_context_steers_the_pooling():
 def test_three_layers_and_pool_sizes():
     neck = HSTLSTMNeck(4, hidden_channels=6, micro_steps=3, num_layers=3,
                        pool_sizes=(3, 2), output_step='all',
-                       output_features=('hstlstm',))
+                       output_features=('hstlstm',), output_mode='concat',
+                       input_steps=None)
     feat = torch.randn(1, 4, 12, 4, 4)
     states = neck.hierarchy(feat)
     assert [s[0].shape[2] for s in states] == [12, 4, 2]
@@ -150,7 +151,8 @@ def test_three_layers_and_pool_sizes():
 
 @pytest.mark.parametrize('step,t_out', [('last', 1), ('center', 1), ('all', 3)])
 def test_output_concatenates_appearance_backbone_hstlstm(step, t_out):
-    neck = randomize(HSTLSTMNeck(8, hidden_channels=4, output_step=step), std=0.2)
+    neck = randomize(HSTLSTMNeck(8, hidden_channels=4, output_step=step,
+                                 output_mode='concat'), std=0.2)
     feat = torch.randn(2, 8, 9, 5, 6)
     out = neck(feat)
     assert neck.out_channels == 8 + 8 + 4
@@ -170,26 +172,27 @@ def test_output_concatenates_appearance_backbone_hstlstm(step, t_out):
 
 def test_one_layer_outputs_end_of_each_second_and_tuple_inputs():
     neck = HSTLSTMNeck(8, hidden_channels=4, num_layers=1, output_step='all',
-                       output_features=('hstlstm',))
+                       output_features=('hstlstm',), output_mode='concat')
     feat = torch.randn(1, 8, 9, 4, 4)
     (h1, _), = neck.hierarchy(feat)
     torch.testing.assert_close(neck(feat), h1[:, :, 2::3])
     app = torch.randn(1, 3, 8, 8)  # a 2D keyframe stream at another resolution
     neck2 = HSTLSTMNeck(8, hidden_channels=4, appearance_index=1,
-                        appearance_channels=3, feature_index=0)
+                        appearance_channels=3, feature_index=0, output_mode='concat')
     out = neck2((feat, app))
     assert neck2.out_channels == 3 + 8 + 4 and out.shape == (1, 15, 1, 4, 4)
     with pytest.raises(ValueError, match='tuple'):
         neck2(feat)
     # input_steps resamples a backbone feature of another length (19 -> 9 steps)
-    neck3 = HSTLSTMNeck(8, hidden_channels=4, input_steps=9, output_features=('hstlstm',))
+    neck3 = HSTLSTMNeck(8, hidden_channels=4, input_steps=9, output_features=('hstlstm',),
+                        output_mode='concat')
     long_feat = torch.randn(1, 8, 19, 4, 4)
     pooled = torch.nn.functional.adaptive_avg_pool3d(long_feat, (9, 4, 4))
     torch.testing.assert_close(neck3(long_feat), neck3(pooled))
 
 
 def test_gradients_reach_every_parameter():
-    neck = HSTLSTMNeck(4, hidden_channels=5, num_layers=2)
+    neck = HSTLSTMNeck(4, hidden_channels=5, num_layers=2, output_mode='concat')
     torch.manual_seed(3)
     feat = torch.randn(2, 4, 6, 4, 4, requires_grad=True)
     # two steps so the own-previous-cell candidate and peepholes are used

@@ -122,7 +122,7 @@ def test_feature_difference():
 
 
 def test_neck_outputs_and_pluggable_motion_input():
-    neck = ConvALSTMNeck(8, hidden_channels=4, attention='motion')
+    neck = ConvALSTMNeck(8, hidden_channels=4, attention='motion', output_mode='concat')
     x = torch.randn(2, 8, 5, 4, 6)
     out = neck(x)
     assert neck.out_channels == 12 and out.shape == (2, 12, 1, 4, 6)
@@ -130,7 +130,7 @@ def test_neck_outputs_and_pluggable_motion_input():
     assert neck.last_attention.shape == (2, 1, 5, 4, 6)
     flow_neck = ConvALSTMNeck(8, hidden_channels=4, motion_source='input',
                               motion_channels=2, motion_index=1, output_step='all',
-                              output_features=('hidden',))
+                              output_features=('hidden',), output_mode='concat')
     flow = torch.randn(2, 2, 5, 4, 6)
     out = flow_neck((x, flow))
     assert out.shape == (2, 4, 5, 4, 6)

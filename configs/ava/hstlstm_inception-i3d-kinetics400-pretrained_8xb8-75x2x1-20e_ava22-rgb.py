@@ -30,7 +30,8 @@ model = dict(
         num_layers=2,
         input_steps=15,
         output_step='last',
-        output_features=('appearance', 'backbone', 'hstlstm')),
+        output_features=('appearance', 'backbone', 'hstlstm'),
+        output_mode='concat'),  # paper Fig. 5: bbox_head reads the concatenation
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_stride=16),
         bbox_head=dict(in_channels=2 * i3d_channels + hidden)),

@@ -14,7 +14,9 @@ hstlstm = dict(
     micro_steps=3,
     num_layers=2,
     output_step='last',
-    output_features=('appearance', 'backbone', 'hstlstm'))
+    output_features=('appearance', 'backbone', 'hstlstm'),
+    output_mode='concat')  # the paper's Fig. 5 concatenation (default 'project':
+    # the backbone's 64 channels, stock bbox_head unchanged)
 model = dict(
     neck=hstlstm,
     roi_head=dict(bbox_head=dict(in_channels=64 + 64 + 16)))

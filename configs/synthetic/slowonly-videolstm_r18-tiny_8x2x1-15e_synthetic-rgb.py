@@ -16,6 +16,8 @@ model = dict(
         motion_source='feature_difference',
         output_step='last',
         output_features=('backbone', 'hidden'),
+        output_mode='concat',  # bbox_head reads the concatenation (default
+        # 'project': the backbone's channels, stock bbox_head unchanged)
         motion_hidden_channels=16,
         init_state='mean_input'),
     roi_head=dict(bbox_head=dict(in_channels=64 + 16)))

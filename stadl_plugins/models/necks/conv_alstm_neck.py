@@ -25,6 +25,14 @@ the output is the top layer's hidden state at the last step
 (``'all'``, the RoI extractor then pools over time), concatenated with the
 backbone feature averaged over the same steps (``output_features``) so the RoI
 head keeps the appearance evidence.
+
+Output for the stock RoI head: with the default ``output_mode='project'`` a
+zero-initialised 1x1x1 projection of that concatenation is added to the RGB
+backbone feature, so the output has the backbone's channels and steps (the stock
+``bbox_head.in_channels`` unchanged; a SlowFast tuple keeps its other pathways)
+and the neck starts as the identity. ``output_mode='concat'`` returns the
+concatenation (set ``bbox_head.in_channels`` to :attr:`ConvALSTMNeck.out_channels`).
+Any clip length ``T >= 1`` works.
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ from mmengine.model import BaseModule
 
 from ...registry import register_model
 from ..recurrent.videolstm import VideoLSTMCore, feature_difference
+from ._projection import ResidualProjection, check_output_mode, replace_in_tuple
 
 FEATURES = ('backbone', 'hidden')
 
@@ -78,6 +87,9 @@ class ConvALSTMNeck(BaseModule):
         rgb_index, motion_index: tuple elements of the backbone output.
         output_step: ``'last'`` or ``'all'``.
         output_features: subset of ``('backbone', 'hidden')`` (in that order).
+        output_mode: ``'project'`` (default: RGB feature + zero-initialised
+            projection, the backbone's shape; a tuple input is returned with
+            ``rgb_index`` replaced) or ``'concat'`` (``out_channels`` channels).
         **core_kwargs: passed to :class:`VideoLSTMCore` (kernel sizes,
             ``motion_hidden_channels``, ``attention_channels``, ``init_state``,
             ``rescale_attention``).
@@ -88,8 +100,9 @@ class ConvALSTMNeck(BaseModule):
                  motion_channels: int | None = None, rgb_index: int = 0,
                  motion_index: int | None = None, output_step: str = 'last',
                  output_features: Sequence[str] = ('backbone', 'hidden'),
-                 init_cfg=None, **core_kwargs):
+                 output_mode: str = 'project', init_cfg=None, **core_kwargs):
         super().__init__(init_cfg=init_cfg)
+        self.output_mode = check_output_mode(output_mode)
         if motion_source not in ('feature_difference', 'input'):
             raise ValueError("motion_source must be 'feature_difference' or 'input', "
                              f'got {motion_source!r}')
@@ -110,12 +123,20 @@ class ConvALSTMNeck(BaseModule):
         self.output_features = tuple(f for f in FEATURES if f in output_features)
         #: attention maps ``(N, 1, T, H, W)`` of the last forward (None: no attention)
         self.last_attention: torch.Tensor | None = None
+        if self.output_mode == 'project':
+            self.out_proj = ResidualProjection(self.concat_channels, in_channels)
+
+    @property
+    def concat_channels(self) -> int:
+        """Channels of the concatenated ``output_features``."""
+        return sum(dict(backbone=self.in_channels, hidden=self.hidden_channels)[f]
+                   for f in self.output_features)
 
     @property
     def out_channels(self) -> int:
-        """Channels of the output (set ``BBoxHeadAVA.in_channels`` to this)."""
-        return sum(dict(backbone=self.in_channels, hidden=self.hidden_channels)[f]
-                   for f in self.output_features)
+        """Channels of the output tensor: ``in_channels`` (``'project'``) or the
+        concatenation (``'concat'``: set ``BBoxHeadAVA.in_channels`` to this)."""
+        return self.in_channels if self.output_mode == 'project' else self.concat_channels
 
     def forward(self, inputs) -> torch.Tensor:
         """
@@ -128,6 +149,11 @@ class ConvALSTMNeck(BaseModule):
         """
         rgb, motion = split_rgb_motion(inputs, self.rgb_index, self.motion_index,
                                        self.motion_source, self.attention)
+        if rgb.dim() != 5 or rgb.shape[1] != self.in_channels:
+            hint = (f': set model=dict(neck=dict(in_channels={rgb.shape[1]}))'
+                    if rgb.dim() == 5 else '')
+            raise ValueError(f'ConvALSTMNeck expects (N, {self.in_channels}, T, H, W), '
+                             f'got {tuple(rgb.shape)}{hint}')
         hidden, attention = self.core(rgb, motion)
         self.last_attention = None if attention is None else attention.detach()
         outs = []
@@ -137,7 +163,13 @@ class ConvALSTMNeck(BaseModule):
                             else rgb)
             else:
                 outs.append(hidden[:, :, -1:] if self.output_step == 'last' else hidden)
-        return torch.cat(outs, 1)
+        cat = torch.cat(outs, 1)
+        if self.output_mode == 'concat':
+            return cat
+        out = self.out_proj(rgb, cat)
+        if not isinstance(inputs, (tuple, list)):
+            return out
+        return replace_in_tuple(inputs, self.rgb_index, out)
 
 
 __all__ = ['ConvALSTMNeck', 'split_rgb_motion']

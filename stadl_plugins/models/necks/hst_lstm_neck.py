@@ -30,8 +30,18 @@ Architecture (paper Sec. 4, Figs. 1-5):
 * **Output for RoI pooling** (Fig. 5): the channel concatenation of any of
   ``'appearance'`` (keyframe 2D features), ``'backbone'`` (the I3D features)
   and ``'hstlstm'`` (the top layer's hidden state), ``output_features`` in that
-  order, all at the backbone feature's spatial size. Set the stock
-  ``BBoxHeadAVA.in_channels`` to :attr:`HSTLSTMNeck.out_channels`.
+  order, all at the backbone feature's spatial size. With the default
+  ``output_mode='project'`` a 1x1x1 projection of that concatenation, initialised
+  to zero, is added to the backbone feature: the output has the backbone's
+  channels and time steps (a one-line swap into a stock config, the stock
+  ``bbox_head.in_channels`` unchanged; SlowFast: the slow pathway is replaced, the
+  fast one passed through) and the neck starts as the identity.
+  ``output_mode='concat'`` returns the concatenation itself (the paper's form):
+  set ``BBoxHeadAVA.in_channels`` to :attr:`HSTLSTMNeck.out_channels`.
+* **Clip length**: the hierarchy needs ``T`` divisible by ``micro_steps`` and
+  ``prod(pool_sizes)``; with the default ``input_steps='auto'`` a feature of
+  another length is resampled in time (adaptive average pooling) to the nearest
+  such multiple (stock SlowOnly/SlowFast 4x16x1: 4 -> 3 steps).
 
 Resolved typos of the paper (its higher-layer equations):
 
@@ -85,6 +95,7 @@ from mmengine.model import BaseModule
 
 from ...registry import register_model
 from ..recurrent import PeepholeConvLSTMCell
+from ._projection import ResidualProjection, check_output_mode, replace_in_tuple
 
 FEATURES = ('appearance', 'backbone', 'hstlstm')
 
@@ -146,23 +157,30 @@ class HSTLSTMNeck(BaseModule):
         output_step: ``'last'``, ``'center'`` or ``'all'`` top-layer steps.
         output_features: which of ``('appearance', 'backbone', 'hstlstm')`` to
             concatenate (kept in that order).
+        output_mode: ``'project'`` (default: backbone feature + zero-initialised
+            projection of the concatenation, the backbone's channels, T, H, W; a
+            tuple input gives the tuple with ``feature_index`` replaced) or
+            ``'concat'`` (the concatenation, ``out_channels`` channels).
         feature_index: which element of a tuple input is the I3D feature.
         appearance_index: which element of a tuple input is a keyframe 2D
             feature ``(N, C_a, H', W')`` or ``(N, C_a, T', H', W')``; None = the
             backbone feature's centre time slice.
         appearance_channels: channels of that 2D feature (needed for
             :attr:`out_channels` when ``appearance_index`` is set).
-        input_steps: if set, the backbone feature is first resampled in time to
-            this many steps (adaptive average pooling), e.g. ``seconds *
+        input_steps: if an int, the backbone feature is first resampled in time
+            to this many steps (adaptive average pooling), e.g. ``seconds *
             micro_steps`` = 15 for a 5-s clip whose I3D ``Mixed_4f`` feature has
-            ``ceil(clip_len / 4)`` steps.
+            ``ceil(clip_len / 4)`` steps. ``'auto'`` (default): resampled only
+            when ``T`` is not a valid length, to the nearest valid one. ``None``:
+            never (a wrong ``T`` is an error).
         init_cfg: mmengine init config.
 
     Shapes:
-        input ``(N, in_channels, T, H, W)`` with ``T`` divisible by
-        ``micro_steps`` and by ``prod(pool_sizes)``; output ``(N, out_channels, T_out,
-        H, W)`` with ``T_out = 1`` (``'last'``/``'center'``) or the number of
-        top-layer steps (``'all'``).
+        input ``(N, in_channels, T, H, W)`` (``T`` divisible by ``micro_steps``
+        and by ``prod(pool_sizes)`` unless resampled, see ``input_steps``);
+        ``'project'``: output of the input's shape; ``'concat'``: output ``(N,
+        out_channels, T_out, H, W)`` with ``T_out = 1`` (``'last'``/``'center'``)
+        or the number of top-layer steps (``'all'``).
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 64,
@@ -175,8 +193,14 @@ class HSTLSTMNeck(BaseModule):
                  output_features: Sequence[str] = ('appearance', 'backbone', 'hstlstm'),
                  feature_index: int = 0, appearance_index: int | None = None,
                  appearance_channels: int | None = None,
-                 input_steps: int | None = None, init_cfg=None):
+                 input_steps: int | str | None = 'auto', output_mode: str = 'project',
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.output_mode = check_output_mode(output_mode)
+        if not (input_steps is None or input_steps == 'auto'
+                or (isinstance(input_steps, int) and input_steps > 0)):
+            raise ValueError("input_steps must be a positive int, 'auto' or None, got "
+                             f'{input_steps!r}')
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         if micro_steps < 1:
@@ -222,13 +246,36 @@ class HSTLSTMNeck(BaseModule):
         #: per higher layer: ``dict(cell=(N, M, k+1, H, W), hidden=(N, M, k, H, W))``
         #: from the last forward (index 0 of ``cell`` = the layer's own previous cell)
         self.pool_weights: list[dict[str, torch.Tensor]] = []
+        if self.output_mode == 'project':
+            self.out_proj = ResidualProjection(self.concat_channels, in_channels)
 
     @property
-    def out_channels(self) -> int:
-        """Channels of the output (set ``BBoxHeadAVA.in_channels`` to this)."""
+    def concat_channels(self) -> int:
+        """Channels of the concatenated ``output_features``."""
         sizes = dict(appearance=self.appearance_channels, backbone=self.in_channels,
                      hstlstm=self.hidden_channels)
         return sum(sizes[f] for f in self.output_features)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the output tensor: ``in_channels`` (``'project'``; SlowFast:
+        of the replaced pathway) or the concatenation (``'concat'``: set
+        ``BBoxHeadAVA.in_channels`` to this)."""
+        return self.in_channels if self.output_mode == 'project' else self.concat_channels
+
+    @property
+    def valid_step_multiple(self) -> int:
+        """``T`` must be a multiple of this."""
+        return math.lcm(self.micro_steps, math.prod(self.pool_sizes))
+
+    def resample_steps(self, t: int) -> int:
+        """The number of steps a ``T = t`` feature is resampled to."""
+        if isinstance(self.input_steps, int):
+            return self.input_steps
+        need = self.valid_step_multiple
+        if self.input_steps is None or t % need == 0:
+            return t
+        return max(need, int(math.floor(t / need + 0.5)) * need)
 
     # ------------------------------------------------------------------ layers
     def _layer1(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -290,15 +337,18 @@ class HSTLSTMNeck(BaseModule):
             ``T_1 = T`` and ``T_l = T_{l-1} / pool_sizes[l-2]``.
         """
         if feat.dim() != 5 or feat.shape[1] != self.in_channels:
+            hint = (f': set model=dict(neck=dict(in_channels={feat.shape[1]}))'
+                    if feat.dim() == 5 else '')
             raise ValueError(f'HSTLSTMNeck expects (N, {self.in_channels}, T, H, W), '
-                             f'got {tuple(feat.shape)}')
+                             f'got {tuple(feat.shape)}{hint}')
         t = feat.shape[2]
         need = math.lcm(self.micro_steps, math.prod(self.pool_sizes))
         if t % need != 0:
             raise ValueError(f'the clip feature has T={t} steps; HSTLSTMNeck needs a '
                              f'multiple of {need} (micro_steps={self.micro_steps}, '
                              f'pool_sizes={self.pool_sizes}): sample clip_len = '
-                             f'seconds * micro_steps frames per backbone step')
+                             f'seconds * micro_steps frames per backbone step, or '
+                             f"resample it: model=dict(neck=dict(input_steps='auto'))")
         self.pool_weights = []
         states = [self._layer1(feat)]
         for index in range(1, self.num_layers):
@@ -354,10 +404,11 @@ class HSTLSTMNeck(BaseModule):
         if not is_seq and self.appearance_index is not None:
             raise ValueError('appearance_index is set but the backbone returned one '
                              'tensor, not a tuple')
-        feat = inputs[self.feature_index] if is_seq else inputs
-        if self.input_steps is not None and feat.dim() == 5 \
-                and feat.shape[2] != self.input_steps:
-            feat = F.adaptive_avg_pool3d(feat, (self.input_steps,) + tuple(feat.shape[3:]))
+        feat = base = inputs[self.feature_index] if is_seq else inputs
+        if feat.dim() == 5 and feat.shape[1] == self.in_channels:
+            steps = self.resample_steps(feat.shape[2])
+            if steps != feat.shape[2]:
+                feat = F.adaptive_avg_pool3d(feat, (steps,) + tuple(feat.shape[3:]))
         states = self.hierarchy(feat)
         top = self._top_steps(states)                                 # (N, hid, M, H, W)
         hst = self._select(top)
@@ -369,7 +420,14 @@ class HSTLSTMNeck(BaseModule):
                 outs.append(self._backbone_over_steps(feat, top.shape[2]))
             else:
                 outs.append(hst)
-        return torch.cat(outs, 1)
+        cat = torch.cat(outs, 1)
+        if self.output_mode == 'concat':
+            return cat
+        out = self.out_proj(base, cat)
+        if not is_seq:
+            return out
+        drop = () if self.appearance_index is None else (self.appearance_index,)
+        return replace_in_tuple(inputs, self.feature_index, out, drop)
 
 
 __all__ = ['HSTLSTMNeck', 'AttentionPooling']

@@ -175,8 +175,10 @@ class PWCFlowNeck(BaseModule):
     """Motion (PWC-style, coarse to fine) + fusion neck for stock 3D backbones.
 
     Args:
-        in_channels: channels of the backbone output: an int (one map), or one per
-            tuple entry (SlowFast: ``[slow, fast]``; ``'levels'``: per stage).
+        in_channels: channels of the backbone output: an int (one map; given a
+            tuple, e.g. SlowFast's, the first pathway gets motion and the others
+            pass through), or one per tuple entry (SlowFast: ``[slow, fast]``,
+            both get motion; ``'levels'``: per stage).
         feature_mode: ``'pathways'`` (tensor or tuple of pathways, each fused on
             its own, output has the input's structure) or ``'levels'`` (tuple of
             stages of one pathway; output is the fused ``out_level`` map).
@@ -211,6 +213,9 @@ class PWCFlowNeck(BaseModule):
         if num_levels < 1:
             raise ValueError(f'num_levels must be >= 1, got {num_levels}')
         chans = [in_channels] if isinstance(in_channels, int) else list(in_channels)
+        # an int in_channels given a tuple (SlowFast): motion on the first pathway,
+        # the others passed through, so one line fits SlowOnly and SlowFast
+        self._first_pathway_only = isinstance(in_channels, int)
         self.in_channels, self.feature_mode, self.fusion = chans, feature_mode, fusion
         self.num_levels = num_levels
         motion_kw = dict(corr_channels=corr_channels, motion_channels=motion_channels,
@@ -274,6 +279,12 @@ class PWCFlowNeck(BaseModule):
             return out
         single = torch.is_tensor(x)
         feats = [x] if single else list(x)
+        if self._first_pathway_only and len(feats) > 1:
+            self._check_channels(feats[:1])
+            levels = self._pyramid([feats[0]], self.num_levels)
+            out, flows = self._fuse_pathway('0', levels)
+            self.last_flows = [flows]
+            return (out, *feats[1:])
         if len(feats) != len(self.in_channels):
             raise ValueError(f'PWCFlowNeck was built for {len(self.in_channels)} pathway(s) '
                              f'(in_channels={self.in_channels}), got {len(feats)}')
@@ -288,4 +299,9 @@ class PWCFlowNeck(BaseModule):
     def _check_channels(self, feats):
         for i, (f, c) in enumerate(zip(feats, self.in_channels)):
             if f.dim() != 5 or f.shape[1] != c:
-                raise ValueError(f'input {i}: expected (N, {c}, T, H, W), got {tuple(f.shape)}')
+                hint = ''
+                if f.dim() == 5:
+                    given = [g.shape[1] for g in feats] if len(feats) > 1 else f.shape[1]
+                    hint = f': set model=dict(neck=dict(in_channels={given}))'
+                raise ValueError(f'input {i}: expected (N, {c}, T, H, W), got '
+                                 f'{tuple(f.shape)}{hint}')
