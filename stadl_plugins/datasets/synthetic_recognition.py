@@ -86,4 +86,99 @@ class SyntheticRecognitionDataset(BaseActionDataset):
         return data
 
 
-__all__ = ['SyntheticRecognitionDataset', 'most_frequent_actions', 'read_label_map']
+class _ItemStartIndex:
+    """Keep each item's own ``start_index`` (the base class overwrites it)."""
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        info['start_index'] = info['item_start_index']
+        return info
+
+
+@DATASETS.register_module()
+class SyntheticClipRecognitionDataset(_ItemStartIndex, BaseActionDataset):
+    """Benchmark v2's video-level recognition set: one item per clip of
+    ``annotations/recognition_{train,val}.csv`` (``video_id,start_frame,
+    num_frames,label``), labelled with the short action of the video's one active
+    actor while the distractors only stand or walk. Labels index ``classes``
+    (default: :data:`~stadl_plugins.datasets.synthetic.SHORT_ACTIONS`). Items are
+    read by the stock rawframe pipeline (``SampleFrames`` samples inside the clip).
+    """
+
+    def __init__(self, ann_file: str, pipeline, data_prefix: dict = dict(img=''),
+                 classes=None, filename_tmpl: str = 'img_{:05}.jpg', **kwargs):
+        from .synthetic.v2 import SHORT_ACTIONS
+        self.classes = list(classes or SHORT_ACTIONS)
+        self.filename_tmpl = filename_tmpl
+        super().__init__(ann_file, pipeline, data_prefix=data_prefix, start_index=1,
+                         **kwargs)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.classes
+
+    def load_data_list(self) -> list[dict]:
+        data = []
+        with open(self.ann_file) as f:
+            for row in csv.reader(f):
+                if not row:
+                    continue
+                vid, start, n, label = row[0], int(row[1]), int(row[2]), row[3]
+                if label not in self.classes:
+                    raise ValueError(f'{self.ann_file}: label {label!r} not in '
+                                     f'{self.classes}')
+                data.append(dict(frame_dir=osp.join(self.data_prefix['img'], vid),
+                                 item_start_index=1 + start, total_frames=n,
+                                 label=self.classes.index(label), video_id=vid,
+                                 filename_tmpl=self.filename_tmpl))
+        return data
+
+
+@DATASETS.register_module()
+class SyntheticActorClipDataset(_ItemStartIndex, BaseActionDataset):
+    """Actor-centred clips for pretraining (benchmark v2): one item per
+    (keyframe, person) row of ``annotations/movements_<split>.csv``, labelled
+    with that person's movement at the keyframe (index in ``movements``, default
+    :data:`~stadl_plugins.datasets.synthetic.MOVEMENTS`). A clip spans
+    ``clip_len * frame_interval`` frames centred on the keyframe; the box goes in
+    ``results['actor_box']`` for :class:`ActorCentredCrop`.
+
+    Args:
+        ann_file: ``movements_train.csv`` (pretraining uses the train split only).
+        fps, timestamp_start: the benchmark's (keyframe ``ts`` is frame
+            ``fps * (ts - timestamp_start)``, 0-based).
+    """
+
+    def __init__(self, ann_file: str, pipeline, data_prefix: dict = dict(img=''),
+                 clip_len: int = 8, frame_interval: int = 1, fps: int = 10,
+                 timestamp_start: int = 900, movements=None,
+                 filename_tmpl: str = 'img_{:05}.jpg', **kwargs):
+        from .synthetic.v2 import MOVEMENTS
+        self.movements = list(movements or MOVEMENTS)
+        self.span = clip_len * frame_interval
+        self.fps, self.timestamp_start = fps, timestamp_start
+        self.filename_tmpl = filename_tmpl
+        super().__init__(ann_file, pipeline, data_prefix=data_prefix, start_index=1,
+                         **kwargs)
+
+    def load_data_list(self) -> list[dict]:
+        data = []
+        with open(self.ann_file) as f:
+            for i, row in enumerate(csv.reader(f)):
+                if not row:
+                    continue
+                vid, ts = row[0], int(row[1])
+                box = [float(v) for v in row[2:6]]
+                key = self.fps * (ts - self.timestamp_start)
+                first = key - self.span // 2
+                data.append(dict(frame_dir=osp.join(self.data_prefix['img'], vid),
+                                 item_start_index=1 + first, total_frames=self.span,
+                                 label=self.movements.index(row[6]),
+                                 actor_box=box, video_id=vid, timestamp=ts,
+                                 person_id=int(row[7]), crop_seed=i,
+                                 filename_tmpl=self.filename_tmpl))
+        return data
+
+
+__all__ = ['SyntheticRecognitionDataset', 'SyntheticClipRecognitionDataset',
+           'SyntheticActorClipDataset', 'most_frequent_actions', 'read_label_map']

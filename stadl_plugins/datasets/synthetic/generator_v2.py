@@ -1,0 +1,246 @@
+"""Write synthetic benchmark v2 (see :mod:`.v2`) in the same AVA / ACT formats as v1.
+
+Files are those of v1 (``docs/synthetic_benchmark.md``) plus::
+
+    annotations/movements_{train,val}.csv    video_id,timestamp,x1,y1,x2,y2,movement,person_id
+                                             (per-keyframe movement of every box:
+                                             the pretraining labels)
+    annotations/recognition_{train,val}.csv  video_id,start_frame,num_frames,label
+                                             (0-based first frame; clips around each
+                                             short action of the active actor)
+
+Videos have different lengths (``min_seconds``-``max_seconds``); keyframes sit at
+``timestamp_start + s`` for ``s = keyframe_margin .. seconds - keyframe_margin - 1``,
+so every clip of up to ``2 * keyframe_margin`` s centred on a keyframe lies in
+the video although the dataset's ``timestamp_end`` is that of the longest video.
+``with_flow`` is off by default (ground-truth flow of 240+120 long videos is
+tens of GB before compression); turn it on for a flow study.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+import time
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from ..ava_io import (AVARow, img_key, write_annotation_csv, write_excluded_csv,
+                      write_label_map, write_proposals)
+from .v2 import (MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS, V2_CLASSES, SyntheticVideoV2,
+                 VideoConfigV2)
+from .video import make_proposals
+
+FORMAT_VERSION_V2 = 'v2.1'
+
+
+@dataclass
+class SyntheticV2Config:
+    """Everything that determines a v2 dataset (with the seed)."""
+    seed: int = 0
+    num_train: int = 240
+    num_val: int = 120
+    timestamp_start: int = 900
+    video: VideoConfigV2 = field(default_factory=VideoConfigV2)
+    with_flow: bool = False
+    with_video: bool = False
+    jpeg_quality: int = 90
+    recognition_clip_seconds: float = 3.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'SyntheticV2Config':
+        d = dict(d)
+        v = dict(d.get('video', {}))
+        for k in ('background_seconds', 'carry_gap', 'pan_amplitude', 'pan_period'):
+            if k in v:
+                v[k] = tuple(v[k])
+        d['video'] = VideoConfigV2(**v)
+        return cls(**d)
+
+
+def video_ids_v2(cfg: SyntheticV2Config) -> tuple[list[str], list[str]]:
+    return ([f'syn2_train_{i:03d}' for i in range(cfg.num_train)],
+            [f'syn2_val_{i:03d}' for i in range(cfg.num_val)])
+
+
+def video_seed_v2(cfg: SyntheticV2Config, index: int) -> int:
+    ss = np.random.SeedSequence([cfg.seed, 2, index])
+    return int(ss.generate_state(1)[0])
+
+
+def _make_one(args) -> dict:
+    cfg, index, vid, out_dir = args
+    vc = cfg.video
+    seed = video_seed_v2(cfg, index)
+    video = SyntheticVideoV2(vc, seed)
+    T = video.num_frames
+    frame_dir = os.path.join(out_dir, 'rawframes', vid)
+    os.makedirs(frame_dir, exist_ok=True)
+    writer = None
+    if cfg.with_video:
+        os.makedirs(os.path.join(out_dir, 'videos'), exist_ok=True)
+        writer = cv2.VideoWriter(os.path.join(out_dir, 'videos', f'{vid}.mp4'),
+                                 cv2.VideoWriter_fourcc(*'mp4v'), vc.fps,
+                                 (vc.width, vc.height))
+    flows = []
+    params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
+    for t in range(T):
+        img, flow = video.render(t, cfg.with_flow)
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode('.jpg', bgr, params)
+        assert ok
+        with open(os.path.join(frame_dir, f'img_{t + 1:05d}.jpg'), 'wb') as f:
+            f.write(buf.tobytes())
+        if writer is not None:
+            writer.write(bgr)
+        if flow is not None:
+            flows.append(flow.astype(np.float16))
+    if writer is not None:
+        writer.release()
+    if flows:
+        os.makedirs(os.path.join(out_dir, 'flow'), exist_ok=True)
+        np.savez_compressed(os.path.join(out_dir, 'flow', f'{vid}.npz'),
+                            flow=np.stack(flows))
+
+    rows, moves, excluded, proposals = [], [], [], {}
+    prng = np.random.default_rng(seed ^ 0x5EED)
+    scale = np.array([vc.width, vc.height, vc.width, vc.height], np.float64)
+    for s in video.keyframe_seconds():
+        t = vc.fps * s
+        ts = cfg.timestamp_start + s
+        anns = video.annotations(t)
+        if video.occluded(t):
+            excluded.append((vid, ts))
+        for a in anns:
+            nb = tuple(float(v) for v in a.box / scale)
+            for name in a.labels:
+                rows.append(AVARow(vid, ts, nb, V2_CLASS_IDS[name], a.person_id))
+            moves.append((vid, ts, nb, video.tracks[a.person_id].movements[t],
+                          a.person_id))
+        props = make_proposals(prng, [a.box for a in anns], vc.width, vc.height)
+        if len(props):
+            proposals[img_key(vid, ts)] = props
+
+    label_names = [name for _, name, _ in V2_CLASSES]
+    tubes: dict[int, list[np.ndarray]] = {}
+    per_frame = [video.annotations(t) for t in range(T)]
+    for pid in range(len(video.tracks)):
+        for li, name in enumerate(label_names):
+            run = []
+            for t in range(T + 1):
+                hit = None
+                if t < T:
+                    hit = next((a for a in per_frame[t]
+                                if a.person_id == pid and name in a.labels), None)
+                if hit is not None:
+                    run.append([t + 1, *hit.box])
+                elif run:
+                    tubes.setdefault(li, []).append(np.asarray(run, np.float32))
+                    run = []
+    clips = video.recognition_clips(cfg.recognition_clip_seconds)
+    return dict(vid=vid, rows=rows, moves=moves, excluded=excluded,
+                proposals=proposals, tubes=tubes, nframes=T, seconds=video.seconds,
+                resolution=(vc.height, vc.width), num_actors=len(video.tracks),
+                clips=clips)
+
+
+def _write_moves(path: str, moves) -> None:
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f)
+        for vid, ts, box, mv, pid in moves:
+            w.writerow([vid, f'{ts:04d}', *(f'{v:.3f}' for v in box), mv, pid])
+
+
+def _write_clips(path: str, clips) -> None:
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f)
+        for vid, start, n, label in clips:
+            w.writerow([vid, start, n, label])
+
+
+def generate_synthetic_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
+                          workers: int | None = None, progress: bool = True) -> dict:
+    """Generate benchmark v2 into ``out_dir`` (deterministic given ``cfg.seed``,
+    independent of ``workers``). Returns the ``meta.json`` content."""
+    cfg = cfg or SyntheticV2Config()
+    t0 = time.time()
+    train, val = video_ids_v2(cfg)
+    tasks = [(cfg, i, vid, out_dir) for i, vid in enumerate(train + val)]
+    workers = workers or min(2, os.cpu_count() or 1)
+    if progress:
+        from mmengine.utils import track_parallel_progress, track_progress
+        results = (track_parallel_progress(_make_one, tasks, workers) if workers > 1
+                   else track_progress(_make_one, tasks))
+    elif workers > 1:
+        import multiprocessing as mp
+        with mp.get_context('fork').Pool(workers) as pool:
+            results = pool.map(_make_one, tasks)
+    else:
+        results = [_make_one(t) for t in tasks]
+
+    ann_dir = os.path.join(out_dir, 'annotations')
+    os.makedirs(ann_dir, exist_ok=True)
+    counts = {}
+    for split, vids in (('train', train), ('val', val)):
+        res = [r for r in results if r['vid'] in set(vids)]
+        rows = [row for r in res for row in r['rows']]
+        write_annotation_csv(os.path.join(ann_dir, f'{split}.csv'), rows)
+        write_excluded_csv(os.path.join(ann_dir, f'{split}_excluded_timestamps.csv'),
+                           [k for r in res for k in r['excluded']])
+        props = {k: v for r in res for k, v in r['proposals'].items()}
+        write_proposals(os.path.join(ann_dir, f'proposals_{split}.pkl'), props)
+        _write_moves(os.path.join(ann_dir, f'movements_{split}.csv'),
+                     [m for r in res for m in r['moves']])
+        clips = [(r['vid'], *c) for r in res for c in r['clips']]
+        _write_clips(os.path.join(ann_dir, f'recognition_{split}.csv'), clips)
+        counts[split] = dict(
+            videos=len(vids), keyframes=len(props),
+            boxes=len({(r.video_id, r.timestamp, r.last) for r in rows}),
+            labels={name: sum(1 for row in rows if row.action_id == cid)
+                    for cid, name, _ in V2_CLASSES},
+            movements={m: sum(1 for r in res for x in r['moves'] if x[3] == m)
+                       for m in MOVEMENTS},
+            recognition_clips={a: sum(1 for c in clips if c[3] == a)
+                               for a in SHORT_ACTIONS},
+            excluded=sum(len(r['excluded']) for r in res),
+            seconds=sum(r['seconds'] for r in res))
+    write_label_map(os.path.join(ann_dir, 'label_map.pbtxt'),
+                    [(cid, name) for cid, name, _ in V2_CLASSES])
+    vids = train + val
+    gt = dict(labels=[name for _, name, _ in V2_CLASSES],
+              gttubes={v: {li: [np.array(tb.tolist(), dtype=np.float32) for tb in tbs]
+                           for li, tbs in r['tubes'].items()}
+                       for v, r in zip(vids, results)},
+              nframes={v: r['nframes'] for v, r in zip(vids, results)},
+              train_videos=[train], test_videos=[val],
+              resolution={v: tuple(r['resolution']) for v, r in zip(vids, results)})
+    with open(os.path.join(ann_dir, 'synthetic_gt.pkl'), 'wb') as f:
+        pickle.dump(gt, f, protocol=4)
+    meta = dict(format_version=FORMAT_VERSION_V2, config=cfg.to_dict(),
+                classes=[dict(id=c, name=n, group=g) for c, n, g in V2_CLASSES],
+                movements=list(MOVEMENTS), recognition_classes=list(SHORT_ACTIONS),
+                counts=counts,
+                timestamp_end=cfg.timestamp_start + cfg.video.max_seconds,
+                video_seconds={v: r['seconds'] for v, r in zip(vids, results)},
+                seconds_taken=round(time.time() - t0, 2))
+    with open(os.path.join(ann_dir, 'meta.json'), 'w') as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+    return meta
+
+
+def dataset_ready_v2(out_dir: str, cfg: SyntheticV2Config | None = None) -> bool:
+    """True if ``out_dir`` holds a complete v2 dataset generated with ``cfg``."""
+    path = os.path.join(out_dir, 'annotations', 'meta.json')
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        meta = json.load(f)
+    if meta.get('format_version') != FORMAT_VERSION_V2:
+        return False
+    return cfg is None or meta.get('config') == json.loads(json.dumps(cfg.to_dict()))

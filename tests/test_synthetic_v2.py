@@ -1,0 +1,263 @@
+"""Synthetic benchmark v2 on tiny sizes: determinism, classes, pan, order pair, GT."""
+import csv
+import glob
+import hashlib
+import json
+import os.path as osp
+import pickle
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+
+from stadl_plugins.datasets.ava_io import read_ava_csv, read_label_map
+from stadl_plugins.datasets.synthetic import (MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS,
+                                              V2_CLASSES, SyntheticV2Config,
+                                              SyntheticVideoV2, VideoConfigV2,
+                                              dataset_ready_v2, generate_synthetic_v2)
+from stadl_plugins.datasets.synthetic.v2 import ORDER_PAIRS, listen_geometry
+
+
+def tiny_v2_config(seed=0, **video):
+    v = dict(min_seconds=10, max_seconds=12)
+    v.update(video)
+    return SyntheticV2Config(seed=seed, num_train=3, num_val=2,
+                             video=VideoConfigV2(**v))
+
+
+def tree_digest(root):
+    h = hashlib.sha256()
+    for path in sorted(glob.glob(osp.join(root, '**', '*'), recursive=True)):
+        if osp.isfile(path) and not path.endswith('meta.json'):
+            h.update(osp.relpath(path, root).encode())
+            with open(path, 'rb') as f:
+                h.update(f.read())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope='module')
+def tiny_v2(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('synthetic_v2'))
+    meta = generate_synthetic_v2(root, tiny_v2_config(), workers=1, progress=False)
+    return root, meta
+
+
+def test_same_seed_same_bytes_any_worker_count(tmp_path, tiny_v2):
+    root, _ = tiny_v2
+    again = str(tmp_path / 'again')
+    generate_synthetic_v2(again, tiny_v2_config(), workers=2, progress=False)
+    assert tree_digest(again) == tree_digest(root)
+    other = str(tmp_path / 'other')
+    generate_synthetic_v2(other, tiny_v2_config(seed=1), workers=1, progress=False)
+    assert tree_digest(other) != tree_digest(root)
+    assert dataset_ready_v2(root, tiny_v2_config())
+    assert not dataset_ready_v2(root, tiny_v2_config(seed=3))
+
+
+def test_default_sizes_and_v1_stays_the_cli_default():
+    cfg = SyntheticV2Config()
+    assert (cfg.num_train, cfg.num_val) == (240, 120)
+    assert (cfg.video.min_seconds, cfg.video.max_seconds) == (30, 60)
+    from stadl_plugins.datasets.synthetic.__main__ import main
+    import inspect
+    assert "default=1" in inspect.getsource(main)
+
+
+def _keyframe_labels(video):
+    for t in video.keyframe_frames():
+        for ann in video.annotations(t):
+            yield t, ann
+
+
+def test_every_class_and_movement_occurs():
+    counts, moves = Counter(), Counter()
+    for seed in range(16):
+        video = SyntheticVideoV2(VideoConfigV2(min_seconds=30, max_seconds=30), seed)
+        for t, ann in _keyframe_labels(video):
+            counts.update(ann.labels)
+            moves[video.tracks[ann.person_id].movements[t]] += 1
+    assert set(counts) == set(V2_CLASS_IDS), counts
+    assert set(moves) == set(MOVEMENTS), moves
+
+
+def test_every_class_in_tiny_files(tiny_v2):
+    root, meta = tiny_v2
+    ann = osp.join(root, 'annotations')
+    assert read_label_map(osp.join(ann, 'label_map.pbtxt')) == {
+        c: n for c, n, _ in V2_CLASSES}
+    ids = {r.action_id for s in ('train', 'val')
+           for r in read_ava_csv(osp.join(ann, f'{s}.csv'))}
+    assert ids <= set(V2_CLASS_IDS.values())
+    assert meta['counts']['train']['labels']['stand'] > 0
+
+
+def test_camera_pan_is_always_on_and_moves_the_background():
+    cfg = VideoConfigV2(min_seconds=8, max_seconds=8, noise_std=0.0)
+    for seed in range(6):
+        video = SyntheticVideoV2(cfg, seed)
+        assert np.ptp(video.pan[:, 0]) >= 2 * cfg.pan_amplitude[0] * 0.5
+        speeds = np.abs(np.diff(video.pan[:, 0]))
+        assert speeds.max() > 0.3
+        t = int(np.argmax(speeds[:-1]))
+        _, flow = video.render(t, with_flow=True)
+        # the most common flow vector is the background's: minus the pan step
+        dx = np.round(flow[..., 0].ravel(), 4)
+        vals, n = np.unique(dx, return_counts=True)
+        assert vals[np.argmax(n)] == pytest.approx(video.pan[t, 0] - video.pan[t + 1, 0],
+                                                   abs=1e-3)
+
+
+def test_ground_truth_flow_explains_the_motion():
+    cfg = VideoConfigV2(min_seconds=6, max_seconds=6, noise_std=0.0, keyframe_margin=1)
+    video = SyntheticVideoV2(cfg, seed=5)
+    errs_warp, errs_none = [], []
+    h, w = cfg.height, cfg.width
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    for t in range(0, video.num_frames - 1, 4):
+        img0, flow = video.render(t, with_flow=True)
+        img1, _ = video.render(t + 1, with_flow=False)
+        warped = cv2.remap(img1.astype(np.float32), gx + flow[..., 0], gy + flow[..., 1],
+                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        inner = (slice(6, -6), slice(6, -6))
+        errs_warp.append(np.median(np.abs(warped - img0)[inner]))
+        errs_none.append(np.mean(np.abs(img1.astype(np.float32) - img0)[inner]))
+    assert np.mean(errs_warp) < 0.25 * np.mean(errs_none)
+
+
+def test_temporal_order_pair_has_the_same_sub_movements():
+    cfg = VideoConfigV2(min_seconds=30, max_seconds=30)
+    found = {name: [] for name in ORDER_PAIRS}
+    for seed in range(12):
+        video = SyntheticVideoV2(cfg, seed)
+        tr = video.tracks[0]
+        labels, moves = tr.labels, tr.movements
+        t = 0
+        while t < len(labels):
+            if labels[t] in ORDER_PAIRS:
+                e = t
+                while e < len(labels) and labels[e] == labels[t]:
+                    e += 1
+                found[labels[t]].append(moves[t:e])
+                # 2 s; the switch half-way, half-way between two keyframes
+                assert e - t == 2 * cfg.fps
+                assert moves[t:e] == [ORDER_PAIRS[labels[t]][0]] * cfg.fps + [
+                    ORDER_PAIRS[labels[t]][1]] * cfg.fps
+                assert (t + cfg.fps) % cfg.fps == cfg.fps // 2
+                t = e
+            else:
+                t += 1
+    a, b = found['sway_then_twirl'], found['twirl_then_sway']
+    assert a and b
+    # identical per-frame sub-movement sets, opposite order
+    assert all(Counter(x) == Counter(a[0]) for x in a + b)
+    assert a[0] == b[0][::-1]
+    # a keyframe of an order action sees one sub-movement within +-0.5 s
+    for seed in range(4):
+        video = SyntheticVideoV2(cfg, seed)
+        tr = video.tracks[0]
+        for t in video.keyframe_frames():
+            if tr.labels[t] in ORDER_PAIRS:
+                assert len(set(tr.movements[t - 4:t + 5])) == 1
+
+
+def _read(path):
+    with open(path) as f:
+        return list(csv.reader(f))
+
+
+def test_ground_truth_is_consistent_with_the_scene(tiny_v2):
+    root, meta = tiny_v2
+    cfg = SyntheticV2Config.from_dict(meta['config'])
+    ann = osp.join(root, 'annotations')
+    with open(osp.join(ann, 'synthetic_gt.pkl'), 'rb') as f:
+        gt = pickle.load(f)
+    with open(osp.join(ann, 'proposals_train.pkl'), 'rb') as f:
+        props = pickle.load(f)
+    names = {c: n for c, n, _ in V2_CLASSES}
+    rows = read_ava_csv(osp.join(ann, 'train.csv'))
+    moves = _read(osp.join(ann, 'movements_train.csv'))
+    clips = _read(osp.join(ann, 'recognition_train.csv'))
+    from stadl_plugins.datasets.synthetic.generator_v2 import video_seed_v2
+    W, H = cfg.video.width, cfg.video.height
+    for i in range(cfg.num_train):
+        vid = f'syn2_train_{i:03d}'
+        video = SyntheticVideoV2(cfg.video, video_seed_v2(cfg, i))
+        assert meta['video_seconds'][vid] == video.seconds
+        assert gt['nframes'][vid] == video.num_frames
+        n = len(glob.glob(osp.join(root, 'rawframes', vid, '*.jpg')))
+        assert n == video.num_frames
+        mine = [r for r in rows if r.video_id == vid]
+        assert {r.timestamp - 900 for r in mine} <= set(video.keyframe_seconds())
+        for r in mine:
+            t = (r.timestamp - 900) * cfg.video.fps
+            tr = video.tracks[int(r.last)]
+            name = names[r.action_id]
+            a = next(a for a in video.annotations(t) if a.person_id == int(r.last))
+            assert np.allclose(np.array(r.box) * [W, H, W, H], a.box, atol=0.1)
+            assert name in a.labels
+            if name == 'carry':
+                assert tr.frames[t].obj is not None and tr.movements[t] == 'walk'
+                ob = tr.frames[t].obj.x - video.pan[t, 0]
+                assert not a.box[0] <= ob <= a.box[2]  # outside the box
+            elif name == 'listen_to':
+                assert tr.movements[t] == 'stand'
+                assert any(listen_geometry(a.box, b.box, cfg.video.talk_gap)
+                           and video.tracks[b.person_id].movements[t] == 'nod'
+                           for b in video.annotations(t) if b is not a)
+            elif name in ORDER_PAIRS:
+                assert tr.active and tr.movements[t] in ORDER_PAIRS[name]
+            else:
+                assert tr.labels[t] == name
+            key = f'{vid},{r.timestamp:04d}'
+            assert len(props[key]) >= 1
+        assert len([m for m in moves if m[0] == vid]) == len(
+            {(r.timestamp, r.last) for r in mine})
+        for m in moves:
+            if m[0] == vid:
+                assert m[6] == video.tracks[int(m[7])].movements[
+                    (int(m[1]) - 900) * cfg.video.fps]
+        for c in clips:
+            if c[0] == vid:
+                start, length, label = int(c[1]), int(c[2]), c[3]
+                assert label in SHORT_ACTIONS
+                assert 0 <= start and start + length <= video.num_frames
+                assert label in video.tracks[0].labels[start:start + length]
+                # distractors never perform a short action
+                for tr in video.tracks[1:]:
+                    assert not set(tr.labels[start:start + length]) & set(SHORT_ACTIONS)
+        # tubes: one per maximal run, frames 1-based and inside the video
+        for li, tubes in gt['gttubes'][vid].items():
+            for tb in tubes:
+                assert tb[0, 0] >= 1 and tb[-1, 0] <= video.num_frames
+                assert (np.diff(tb[:, 0]) == 1).all()
+
+
+def test_mannequins_are_never_annotated_nor_proposed():
+    cfg = VideoConfigV2(min_seconds=20, max_seconds=20, mannequin_prob=1.0,
+                        anchor_prob=1.0)
+    seen = 0
+    for seed in range(4):
+        video = SyntheticVideoV2(cfg, seed)
+        assert video.mannequins
+        for spec, fr in video.mannequins:
+            for t in video.keyframe_frames():
+                mbox = fr.box(spec) - np.r_[video.pan[t], video.pan[t]]
+                for a in video.annotations(t):
+                    from stadl_plugins.datasets.synthetic.video import box_iou
+                    assert box_iou(a.box, mbox) < 0.9
+                seen += 1
+    assert seen
+
+
+def test_recognition_dataset_reads_clips(tiny_v2):
+    from stadl_plugins.datasets.synthetic_recognition import (
+        SyntheticClipRecognitionDataset)
+    root, _ = tiny_v2
+    ds = SyntheticClipRecognitionDataset(
+        ann_file=osp.join(root, 'annotations', 'recognition_train.csv'),
+        pipeline=[], data_prefix=dict(img=osp.join(root, 'rawframes')))
+    assert len(ds) > 0
+    item = ds.get_data_info(0)
+    assert item['start_index'] >= 1 and item['label'] in range(len(SHORT_ACTIONS))
+    assert item['total_frames'] == 30
