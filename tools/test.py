@@ -2,7 +2,8 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump RESULT.pkl]
         [--format-only SUBMISSION.csv [--zip]]
-        [--cfg-options k=v ...] [--show-dir DIR] [--show] [--interval N]
+        [--data-root DIR] [--anno-root DIR] [--cfg-options k=v ...]
+        [--show-dir DIR] [--show] [--interval N]
         [--wait-time S] [--launcher none|pytorch|slurm|mpi]
 """
 import argparse
@@ -12,6 +13,8 @@ import os.path as osp
 import stadl_plugins  # noqa: F401  (plugins + stack fixes)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+
+from stadl_plugins.utils import apply_overrides
 
 
 def parse_args(argv=None):
@@ -30,8 +33,19 @@ def parse_args(argv=None):
     p.add_argument('--zip', action='store_true',
                    help='with --format-only: also write CSV.zip')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config settings, key=value (xxx=yyy format)')
-    p.add_argument('--show-dir', help='directory for visualised predictions')
+                   help='override config settings, key=value (xxx=yyy format); '
+                   'data_root=DIR moves every path under the old root, '
+                   'custom_imports.imports=[pkg] is imported')
+    p.add_argument('--data-root', metavar='DIR',
+                   help="use DIR instead of the config's data_root (every path under "
+                   'it moves, annotations and proposals included)')
+    p.add_argument('--anno-root', metavar='DIR',
+                   help="use DIR instead of the config's anno_root (when the "
+                   'annotations are not under data_root, as in the AVA configs)')
+    p.add_argument('--show-dir', metavar='DIR',
+                   help='write every --interval-th keyframe with its predicted boxes '
+                   '(score >= 0.3, top labels) and GT boxes as DIR/<video>_<time>.png '
+                   '(detection configs; a relative DIR is under the run log dir)')
     p.add_argument('--show', action='store_true', help='show predictions')
     p.add_argument('--interval', type=int, default=1,
                    help='visualise every N samples')
@@ -79,20 +93,40 @@ def merge_args(cfg, args):
             cfg.test_evaluator = [*cfg.test_evaluator, dump]
         else:
             cfg.test_evaluator = [cfg.test_evaluator, dump]
+    # --data-root/--anno-root and data_root=... move every path under the old
+    # root; a changed train_cfg.max_epochs carries the validation schedule along;
+    # custom_imports given here is imported (mmengine reads it only from files)
+    apply_overrides(cfg, args.cfg_options, args.data_root, args.anno_root)
     if args.show or args.show_dir:
-        hooks = cfg.default_hooks
-        if 'visualization' not in hooks:
-            raise KeyError('--show/--show-dir need a "visualization" hook in '
-                           'default_hooks')
-        hooks.visualization.enable = True
-        hooks.visualization.show = args.show
-        hooks.visualization.interval = args.interval
-        hooks.visualization.wait_time = args.wait_time
-        if args.show_dir:
-            hooks.visualization.out_dir = args.show_dir
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        set_visualization(cfg, args)
     return cfg
+
+
+def is_detection(cfg) -> bool:
+    model = cfg.get('model') or {}
+    return 'roi_head' in model or str(model.get('type', '')).endswith('RCNN')
+
+
+def set_visualization(cfg, args):
+    """--show/--show-dir (after --cfg-options, so a hook given there is used):
+    detection configs draw keyframes with STADVisualizationHook (MMAction2's
+    VisualizationHook handles recognition samples only); others use the config's
+    visualization hook or MMAction2's."""
+    hooks = cfg.setdefault('default_hooks', {})
+    vis = hooks.get('visualization')
+    if is_detection(cfg):
+        if vis is None or vis.get('type') in (None, 'VisualizationHook',
+                                              'mmaction.VisualizationHook'):
+            keep = {k: vis[k] for k in ('score_thr', 'label_file', 'max_labels')
+                    if vis is not None and k in vis}
+            vis = dict(type='STADVisualizationHook', **keep)
+    elif vis is None:
+        vis = dict(type='VisualizationHook')
+    vis.update(enable=True, show=args.show, interval=args.interval,
+               wait_time=args.wait_time)
+    if args.show_dir:
+        vis['out_dir'] = args.show_dir
+    hooks['visualization'] = vis
 
 
 def main(argv=None):

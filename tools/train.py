@@ -2,17 +2,25 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--no-validate] [--auto-scale-lr] [--seed N] [--diff-rank-seed]
-        [--deterministic] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+        [--deterministic] [--data-root DIR] [--anno-root DIR] [--cfg-options k=v ...]
+        [--launcher none|pytorch|slurm|mpi]
+
+A changed train_cfg.max_epochs carries the validation start/interval and the
+epoch-based scheduler ends along (stadl_plugins.utils.follow_max_epochs).
 """
 import argparse
+import logging
 import os
 import os.path as osp
 
 # Registers the plugins and applies the stack fixes before any config is parsed.
 import stadl_plugins  # noqa: F401
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+from stadl_plugins.utils import apply_overrides
 
 
 def parse_args(argv=None):
@@ -33,7 +41,15 @@ def parse_args(argv=None):
     p.add_argument('--deterministic', action='store_true',
                    help='deterministic options for CUDNN/torch')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config settings, key=value (xxx=yyy format)')
+                   help='override config settings, key=value (xxx=yyy format); '
+                   'data_root=DIR moves every path under the old root, '
+                   'custom_imports.imports=[pkg] is imported')
+    p.add_argument('--data-root', metavar='DIR',
+                   help="use DIR instead of the config's data_root (every path under "
+                   'it moves, annotations and proposals included)')
+    p.add_argument('--anno-root', metavar='DIR',
+                   help="use DIR instead of the config's anno_root (when the "
+                   'annotations are not under data_root, as in the AVA configs)')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                    default='none', help='job launcher')
     p.add_argument('--unsafe-load', action='store_true',
@@ -85,8 +101,17 @@ def merge_args(cfg, args):
             cfg.randomness.diff_rank_seed = True
         if args.deterministic:
             cfg.randomness.deterministic = True
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    # --data-root/--anno-root and data_root=... move every path under the old
+    # root; a changed train_cfg.max_epochs carries the validation schedule along;
+    # custom_imports given here is imported (mmengine reads it only from files)
+    apply_overrides(cfg, args.cfg_options, args.data_root, args.anno_root)
+    train = cfg.get('train_cfg') or {}
+    if cfg.get('val_cfg') and isinstance(train.get('val_begin'), int) \
+            and isinstance(train.get('max_epochs'), int) \
+            and train['val_begin'] > train['max_epochs']:
+        print_log(f"train_cfg.val_begin={train['val_begin']} > max_epochs="
+                  f"{train['max_epochs']}: this run never validates", logger='current',
+                  level=logging.WARNING)
     return cfg
 
 
