@@ -1,0 +1,260 @@
+"""Paired per-video bootstrap of frame-AP differences (benchmark v2 statistics).
+
+A comparison row (a method) and the stock row are evaluated on the *same* val
+videos, each over several training seeds. Resampling **videos** with
+replacement (the unit whose sampling noise dominates: keyframes of one video are
+strongly correlated) and applying the same resample to both rows gives the
+paired bootstrap distribution of
+
+    effect = mean over seeds AP(method) - mean over seeds AP(stock)
+
+per class, per class group (mean of its classes' APs) and overall (mAP). The
+95 % CI is the percentile interval; a cell reads ``n.s.`` when it contains 0.
+
+Exactness. Matching detections to GT happens inside a keyframe, so resampling
+videos never changes whether a detection is a TP; a resample is a vector of
+per-video counts ``w`` and the AP of the resampled set is the AP of the original
+ranked list with every detection (and every GT box) of video ``v`` counted
+``w[v]`` times. :func:`weighted_ap` computes exactly that (VOC all-point AP on
+the precision envelope, the AVA evaluator's rule), vectorised over resamples;
+tests check it against expanding the copies and running the ordinary evaluator,
+and the whole interval against ``scipy.stats.bootstrap`` drawing the same
+indices (``rng.integers(0, V, (n_boot, V))`` from ``np.random.default_rng(seed)``,
+percentiles by linear interpolation). Copies of one detection are adjacent in the
+ranking (ties between different detections keep the original, stable order).
+
+Matching rules (per keyframe and class): detections by descending score (stable),
+each takes the GT box of highest IoU (the first on equal IoU); TP if IoU >=
+``iou_thr`` and that box is still free, else FP; only keyframes with GT are
+scored (detections elsewhere are ignored, as MMAction2's ``ava_eval``), excluded
+keyframes are dropped with their GT.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .functional.boxes import pairwise_iou
+
+
+@dataclass
+class RankedClass:
+    """One class's detections ranked by score, with TP flags and video indices."""
+    tp: np.ndarray        # (D,) float64 0/1, in ranking order
+    video: np.ndarray     # (D,) int64, index into the video list
+    num_gt: np.ndarray    # (V,) GT boxes of the class per video
+
+
+@dataclass
+class RankedRun:
+    """Every class of one run (one seed of one row) on a fixed video list."""
+    videos: list
+    classes: dict         # class id -> RankedClass
+
+
+def _split(key: str) -> str:
+    return key.rsplit(',', 1)[0]
+
+
+def rank_run(gt: dict, dets: dict, class_ids, videos: list | None = None,
+             iou_thr: float = 0.5, excluded=()) -> RankedRun:
+    """Match one run's detections to GT and rank them per class.
+
+    Args:
+        gt: ``{'vid,TTTT': (boxes (n, 4), labels (n,))}``.
+        dets: ``{'vid,TTTT': (boxes (m, 4), labels (m,), scores (m,))}``, one row
+            per (box, class) pair.
+        class_ids: evaluated class ids.
+        videos: the video list (default: the sorted video ids of ``gt``). Every
+            run compared with another must use the same list.
+        excluded: keys to drop (GT and detections).
+    """
+    excluded = set(excluded)
+    videos = sorted({_split(k) for k in gt}) if videos is None else list(videos)
+    vidx = {v: i for i, v in enumerate(videos)}
+    class_ids = [int(c) for c in class_ids]
+    per = {c: ([], [], [], np.zeros(len(videos), np.int64)) for c in class_ids}
+    for key, (gboxes, glabels) in gt.items():
+        if key in excluded:
+            continue
+        v = vidx[_split(key)]
+        gboxes = np.asarray(gboxes, np.float64).reshape(-1, 4)
+        glabels = np.asarray(glabels).reshape(-1)
+        if key in dets:
+            dboxes, dlabels, dscores = (np.asarray(a) for a in dets[key])
+            dboxes = dboxes.astype(np.float64).reshape(-1, 4)
+            dlabels, dscores = dlabels.reshape(-1), dscores.astype(np.float64).reshape(-1)
+        else:
+            dboxes, dlabels, dscores = np.zeros((0, 4)), np.zeros(0, int), np.zeros(0)
+        for c in class_ids:
+            g = gboxes[glabels == c]
+            per[c][3][v] += len(g)
+            m = np.flatnonzero(dlabels == c)
+            if not len(m):
+                continue
+            m = m[np.argsort(-dscores[m], kind='stable')]
+            tp = np.zeros(len(m))
+            if len(g):
+                iou = pairwise_iou(dboxes[m], g)
+                free = np.ones(len(g), bool)
+                for i in range(len(m)):
+                    j = int(np.argmax(iou[i]))
+                    if iou[i, j] >= iou_thr and free[j]:
+                        tp[i], free[j] = 1.0, False
+            per[c][0].append(dscores[m])
+            per[c][1].append(tp)
+            per[c][2].append(np.full(len(m), v, np.int64))
+    classes = {}
+    for c, (sc, tp, vi, ng) in per.items():
+        sc = np.concatenate(sc) if sc else np.zeros(0)
+        tp = np.concatenate(tp) if tp else np.zeros(0)
+        vi = np.concatenate(vi) if vi else np.zeros(0, np.int64)
+        o = np.argsort(-sc, kind='stable')
+        classes[c] = RankedClass(tp[o], vi[o], ng)
+    return RankedRun(videos, classes)
+
+
+def weighted_ap(rc: RankedClass, weights: np.ndarray, chunk: int = 2 ** 22) -> np.ndarray:
+    """AP of the resampled set for each row of ``weights`` (``(B, V)`` counts).
+
+    Returns ``(B,)`` float64; NaN where the resample holds no GT of the class.
+    """
+    W = np.atleast_2d(np.asarray(weights, np.float64))
+    B = W.shape[0]
+    npos = W @ rc.num_gt.astype(np.float64)
+    out = np.full(B, np.nan)
+    D = len(rc.tp)
+    has = npos > 0
+    if D == 0:
+        out[has] = 0.0
+        return out
+    step = max(1, chunk // D)
+    for b0 in range(0, B, step):
+        w = W[b0:b0 + step][:, rc.video]                     # (b, D)
+        wtp = w * rc.tp
+        ctp = np.cumsum(wtp, axis=1)
+        cnt = np.cumsum(w, axis=1)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            prec = np.where(cnt > 0, ctp / cnt, 0.0)
+        env = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1]
+        num = (wtp * env).sum(axis=1)
+        n = npos[b0:b0 + step]
+        with np.errstate(invalid='ignore', divide='ignore'):
+            out[b0:b0 + step] = np.where(n > 0, num / n, np.nan)
+    return out
+
+
+def resample_weights(num_videos: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, V)`` per-video counts of ``rng.integers(0, V, (n_boot, V))``."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, num_videos, (n_boot, num_videos))
+    return counts_of(idx, num_videos)
+
+
+def counts_of(idx: np.ndarray, num_videos: int) -> np.ndarray:
+    """Per-video counts of each row of resampled indices ``(B, V')``."""
+    B = idx.shape[0]
+    flat = (idx + num_videos * np.arange(B)[:, None]).ravel()
+    return np.bincount(flat, minlength=B * num_videos).reshape(B, num_videos).astype(
+        np.float64)
+
+
+def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval (linear interpolation, NaN resamples dropped)."""
+    s = np.asarray(samples, np.float64)
+    s = s[np.isfinite(s)]
+    if not len(s):
+        return float('nan'), float('nan')
+    a = (1 - level) / 2
+    lo, hi = np.quantile(s, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def verdict(lo: float, hi: float) -> str:
+    """``'n.s.'`` when the interval contains 0, else ``'+'`` or ``'-'``."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 <= hi:
+        return 'n.s.'
+    return '+' if lo > 0 else '-'
+
+
+def run_aps(runs: list[RankedRun], class_ids, weights: np.ndarray) -> np.ndarray:
+    """``(S, B, C)`` APs of each run under each resample."""
+    return np.stack([np.stack([weighted_ap(r.classes[int(c)], weights)
+                               for c in class_ids], axis=-1) for r in runs])
+
+
+def paired_bootstrap(method_runs: list[RankedRun], stock_runs: list[RankedRun],
+                     class_names: dict, groups: dict | None = None,
+                     n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Effect of a method over the stock row with paired per-video bootstrap CIs.
+
+    Args:
+        method_runs, stock_runs: one :class:`RankedRun` per training seed (>= 3
+            for a benchmark row), all on the same video list.
+        class_names: ``{class id: name}`` of the evaluated classes.
+        groups: ``{group: [class names]}``; a group's value is the mean of its
+            classes' APs (classes without GT in a resample are left out).
+        n_boot, seed: resamples and the seed of their generator.
+
+    Returns:
+        dict with ``per_class``, ``per_group`` and ``overall`` (the mAP); each
+        entry holds ``method``, ``stock`` (means over seeds), ``effect``,
+        ``ci95`` ``[lo, hi]`` and ``verdict`` (``'n.s.'``, ``'+'`` or ``'-'``),
+        plus ``seeds``, ``n_boot``, ``videos``.
+    """
+    videos = method_runs[0].videos
+    for r in list(method_runs) + list(stock_runs):
+        if r.videos != videos:
+            raise ValueError('paired bootstrap needs every run on the same videos')
+    ids = list(class_names)
+    names = [class_names[c] for c in ids]
+    V = len(videos)
+    W = np.vstack([np.ones((1, V)), resample_weights(V, n_boot, seed)])
+    m = np.nanmean(run_aps(method_runs, ids, W), axis=0) if len(method_runs) else None
+    s = np.nanmean(run_aps(stock_runs, ids, W), axis=0)
+
+    def cell(mv, sv):
+        d = mv - sv
+        lo, hi = percentile_ci(d[1:], level)
+        return dict(method=float(mv[0]), stock=float(sv[0]), effect=float(d[0]),
+                    ci95=[lo, hi], verdict=verdict(lo, hi))
+
+    def mean_cols(a, cols):
+        with np.errstate(invalid='ignore'):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', RuntimeWarning)
+                return np.nanmean(a[:, cols], axis=1)
+
+    out = dict(per_class={}, per_group={}, seeds=[len(method_runs), len(stock_runs)],
+               n_boot=n_boot, videos=V)
+    for j, n in enumerate(names):
+        out['per_class'][n] = cell(m[:, j], s[:, j])
+    for g, members in (groups or {}).items():
+        cols = [names.index(n) for n in members if n in names]
+        if cols:
+            out['per_group'][g] = cell(mean_cols(m, cols), mean_cols(s, cols))
+    allc = list(range(len(names)))
+    out['overall'] = cell(mean_cols(m, allc), mean_cols(s, allc))
+    return out
+
+
+def point_aps(run: RankedRun, class_names: dict) -> dict:
+    """``{name: AP}`` of one run on its own videos (no resampling)."""
+    ones = np.ones((1, len(run.videos)))
+    return {n: float(weighted_ap(run.classes[int(c)], ones)[0])
+            for c, n in class_names.items()}
+
+
+def format_cell(entry: dict, digits: int = 3) -> str:
+    """``'+0.034 [+0.010, +0.058]'``; ``'n.s. (+0.004 [-0.010, +0.018])'``."""
+    f = f'{{:+.{digits}f}}'
+    lo, hi = entry['ci95']
+    body = f'{f.format(entry["effect"])} [{f.format(lo)}, {f.format(hi)}]'
+    return f'n.s. ({body})' if entry['verdict'] == 'n.s.' else body
+
+
+__all__ = ['RankedClass', 'RankedRun', 'rank_run', 'weighted_ap', 'resample_weights',
+           'counts_of', 'percentile_ci', 'verdict', 'run_aps', 'paired_bootstrap',
+           'point_aps', 'format_cell']
