@@ -73,7 +73,7 @@ def _run(quick: bool) -> Section:
     from stadl_plugins.evaluation.functional.video_ap import video_map
     from stadl_plugins.localization.temporal import localize_tracks
     from stadl_plugins.models.localizers.reclnet import RecLNet
-    from stadl_plugins.tracking.track_features import densify_track_steps
+    from stadl_plugins.apis.track_features import densify_track_steps
     if not os.path.isdir(FEATURES):
         raise FileNotFoundError(f'{FEATURES} missing: extract it first (module docstring)')
     with open(GT, 'rb') as f:

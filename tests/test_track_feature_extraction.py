@@ -17,7 +17,7 @@ import torch
 from conftest import REPO, tiny_runner_config
 from stadl_plugins.datasets.track_windows import TrackWindowDataset, read_track_features
 from stadl_plugins.tracking.linking import load_tracks
-from stadl_plugins.tracking.track_features import (TrackFeatureExtractor,
+from stadl_plugins.apis.track_features import (TrackFeatureExtractor,
                                                    densify_track_steps,
                                                    extract_track_features,
                                                    track_time_steps)

@@ -48,7 +48,6 @@ class AttentionLocalizer:
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
 
-        import stadl_plugins  # noqa: F401
         from mmaction.registry import MODELS
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmaction'))

@@ -238,7 +238,6 @@ class STADInferencer:
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
 
-        import stadl_plugins  # noqa: F401  stack fixes + registration
         from mmaction.registry import MODELS, TRANSFORMS
 
         if isinstance(config, str):

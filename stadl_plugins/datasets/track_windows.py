@@ -42,6 +42,8 @@ from mmengine.dataset import BaseDataset
 from ..structures.bbox import pairwise_iou
 from ..registry import DATASETS
 from ..safe_load import safe_pickle_load
+from .track_feature_io import (check_track_arrays, pack_track_features,  # noqa: F401
+                               read_track_features, write_track_file)
 
 __all__ = ['frame_labels_from_gt', 'write_track_features', 'read_track_features',
            'check_track_arrays',
@@ -81,80 +83,16 @@ def frame_labels_from_gt(boxes: np.ndarray, frames: np.ndarray, gttubes: dict,
 
 
 def write_track_features(path: str, tracks: list, features: dict, labels: list) -> None:
-    """Write one video's feature file.
+    """Write one video's feature file (:mod:`.track_feature_io`, atomically).
 
     Args:
         tracks: list of track dicts (``frames (L,)``, ``boxes (L, 4)``).
         features: ``{stream: [ (L_i, D) per track ]}``.
         labels: list of ``(L_i,)`` per track.
     """
-    n = len(tracks)
-    t = max((len(tr['frames']) for tr in tracks), default=0)
-    out = dict(boxes=np.zeros((n, t, 4), np.float32), frames=np.full((n, t), -1, np.int64),
-               lengths=np.array([len(tr['frames']) for tr in tracks], np.int64),
-               labels=np.full((n, t), -1, np.int64))
-    for s, fl in features.items():
-        d = fl[0].shape[1] if n else 0
-        arr = np.zeros((n, t, d), np.float32)
-        for i, f in enumerate(fl):
-            arr[i, :len(f)] = f
-        out[f'feat_{s}'] = arr
-    for i, tr in enumerate(tracks):
-        ln = len(tr['frames'])
-        out['boxes'][i, :ln] = tr['boxes']
-        out['frames'][i, :ln] = tr['frames']
-        out['labels'][i, :ln] = labels[i]
-    np.savez(path, **out)
-
-
-def read_track_features(path: str, streams=None) -> dict:
-    """Read a feature file, checking its keys and shapes (clear errors)."""
-    with np.load(path) as z:
-        data = {k: z[k] for k in z.files}
-    need = {'boxes', 'frames', 'lengths', 'labels'}
-    if need - set(data):
-        raise KeyError(f'{path}: missing keys {sorted(need - set(data))}; has '
-                       f'{sorted(data)}')
-    for s in streams or ():
-        if f'feat_{s}' not in data:
-            raise KeyError(f"{path}: no 'feat_{s}' features for stream {s!r}; has "
-                           f'{sorted(k for k in data if k.startswith("feat_"))}')
-        if data[f'feat_{s}'].shape[:2] != data['labels'].shape:
-            raise ValueError(f"{path}: feat_{s} is {data[f'feat_{s}'].shape}, labels "
-                             f"{data['labels'].shape}: (N, T) must agree")
-    check_track_arrays(path, data)
-    return data
-
-
-def check_track_arrays(path: str, data: dict) -> None:
-    """``lengths`` must give one length in ``0..T`` per track of ``labels``
-    ``(N, T)``, and ``frames``/``boxes`` must be ``(N, T)``/``(N, T, 4)`` with real
-    frame numbers (>= 0) on every valid step; otherwise tracks would be lost or
-    padding read as data. Raises ``ValueError`` naming the file, key and track."""
-    labels, lengths = np.asarray(data['labels']), np.asarray(data['lengths'])
-    if labels.ndim != 2:
-        raise ValueError(f'{path}: labels has shape {labels.shape}, expected (N, T)')
-    n, t = labels.shape
-    if lengths.shape != (n,):
-        raise ValueError(f'{path}: lengths has shape {lengths.shape} but the file '
-                         f'holds {n} tracks (labels {labels.shape}); every track '
-                         'needs one length')
-    if lengths.dtype.kind not in 'iu':
-        raise ValueError(f'{path}: lengths has dtype {lengths.dtype}, expected integers')
-    bad = np.flatnonzero((lengths < 0) | (lengths > t))
-    if len(bad):
-        raise ValueError(f'{path}: lengths[{bad[0]}] = {lengths[bad[0]]} is outside '
-                         f'0..{t} (T of labels {labels.shape}); {len(bad)} such tracks')
-    for key, shape in (('frames', (n, t)), ('boxes', (n, t, 4))):
-        if np.asarray(data[key]).shape != shape:
-            raise ValueError(f'{path}: {key} has shape {np.asarray(data[key]).shape}, '
-                             f'expected {shape} for {n} tracks of up to {t} frames')
-    valid = np.arange(t)[None, :] < lengths[:, None]
-    bad = np.flatnonzero((valid & (np.asarray(data['frames']) < 0)).any(1))
-    if len(bad):
-        raise ValueError(f'{path}: track {bad[0]} has padding (frame -1) within its '
-                         f'lengths[{bad[0]}] = {lengths[bad[0]]} valid frames; '
-                         f'{len(bad)} such tracks')
+    write_track_file(path, pack_track_features(
+        [tr['frames'] for tr in tracks], [tr['boxes'] for tr in tracks], features,
+        labels))
 
 
 def make_synthetic_track_features(gt: dict, out_dir: str, dim: int = 32,

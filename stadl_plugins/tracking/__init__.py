@@ -1,3 +1,5 @@
-"""Person tracks: linking per-frame detections into tracks."""
-from . import linking  # noqa: F401  greedy online IoU linking, track files
-from . import track_features  # noqa: F401  RoI features along tracks from STAD models
+"""Person tracks: offline linking of per-frame detections (``linking``) and the
+online tracker of the demo (``online``). Track-feature extraction is
+:mod:`stadl_plugins.apis.track_features`."""
+from . import linking  # noqa: F401  greedy IoU linking of whole videos, track files
+from . import online  # noqa: F401  IoUTracker (demo)

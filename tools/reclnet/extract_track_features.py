@@ -19,7 +19,7 @@ defaults to the dataset's ``person_det_score_thr``. Videos named
 ``class/video`` (UCF101-24) get ``OUT_DIR/class/video.npz``.
 
 For every video, writes ``OUT_DIR/<video>.npz`` (format in
-:mod:`stadl_plugins.tracking.track_features`, read by ``TrackWindowDataset``),
+:mod:`stadl_plugins.apis.track_features`, read by ``TrackWindowDataset``),
 atomically; a rerun skips finished videos (``--overwrite`` redoes them). Labels
 come from ``--gt`` (an ACT-schema pickle such as ``synthetic_gt.pkl``), else -1.
 Exit status 0 on success, 2 on bad input (missing files, bad tracks).
@@ -94,7 +94,7 @@ def build_tracks(args, cfg, log) -> dict:
 
     from stadl_plugins.tracking.linking import (keyframe_proposals_to_frames,
                                                 link_videos, load_tracks, save_tracks)
-    from stadl_plugins.tracking.track_features import _dataset_filename_tmpl
+    from stadl_plugins.apis.track_features import _dataset_filename_tmpl
     if args.tracks:
         if not osp.isfile(args.tracks):
             raise FileNotFoundError(f'tracks file not found: {args.tracks}')
@@ -161,7 +161,7 @@ def main(argv=None) -> int:
     import stadl_plugins  # noqa: F401
     from mmengine.config import Config, DictAction
 
-    from stadl_plugins.tracking.track_features import (TrackFeatureExtractor,
+    from stadl_plugins.apis.track_features import (TrackFeatureExtractor,
                                                        extract_track_features)
 
     def log(msg):

@@ -54,8 +54,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from ...datasets.transforms.flow_loading import pair_indices
 from ...registry import MMDET_MODELS, register_model
+from ...structures.flow_pairs import pair_indices
 from ..flow.fusion import FUSION_MODES, PyramidFusion
 from ..flow.pwcnet import end_point_error
 from ..flow.weight_converters import load_pwcnet_weights
