@@ -59,75 +59,98 @@ class BandedCorrelation(torch.autograd.Function):
     """Autograd function behind :func:`correlation` (tiled block products).
 
     ``forward(feat1, feat2, max_displacement, tile, scale)`` returns
-    ``(B, (2d+1)^2, H, W)`` costs multiplied by ``scale``. Differentiable once:
-    the backward runs without building a graph, and differentiating its result
-    again (``create_graph=True`` then a second backward: gradient penalties,
-    Hessian-vector products) raises a ``RuntimeError`` that says so; use
-    :func:`correlation_shift_loop` for higher-order gradients.
+    ``(B, (2d+1)^2, H, W)`` costs multiplied by ``scale`` (a channels-last view:
+    strides of ``(B, H, W, (2d+1)^2)``; ``.contiguous()`` if a caller needs NCHW).
+    Differentiable once: the backward runs without building a graph, and
+    differentiating its result again (``create_graph=True`` then a second backward:
+    gradient penalties, Hessian-vector products) raises a ``RuntimeError`` that says
+    so; use :func:`correlation_shift_loop` for higher-order gradients.
+
+    Layout (all channels last, so every copy moves runs of ``C`` or ``(2d+1)^2``
+    contiguous values): ``f1`` as ``(B, nY, nX, tile^2, C)`` tiles, ``f2`` zero-padded
+    by ``d`` as ``(B, nY, nX, (tile+2d)^2, C)`` windows, the block products
+    ``(B, rows, nX, tile^2, (tile+2d)^2)`` and the output ``(B, H, W, (2d+1)^2)``.
+    The backward writes the band of ``grad_out`` into a zero block and does two
+    block products: ``block @ windows`` (``grad f1`` per tile) and
+    ``block^T @ f1`` (``grad f2`` per window, ``(tile+2d)^2 x C``), the windows'
+    overlaps summed by four strided adds (tile, right halo, lower halo, corner).
     """
 
     @staticmethod
-    def _layout(feat1, feat2, d, tile):
-        B, C, H, W = feat1.shape
+    def _geometry(shape, d, tile):
+        B, C, H, W = shape
         n_y, n_x = math.ceil(H / tile), math.ceil(W / tile)
+        return B, C, H, W, n_y, n_x, tile + 2 * d
+
+    @staticmethod
+    def _tiles(feat1, tile, n_y, n_x):
+        """``f1`` cut into ``tile x tile`` squares, channels last: (B, nY, nX, t*t, C)."""
+        B, C, H, W = feat1.shape
         Hp, Wp = n_y * tile, n_x * tile
-        # f1 cut into tile x tile squares: (B, nY, nX, tile*tile, C)
-        f1_tiles = F.pad(feat1, (0, Wp - W, 0, Hp - H)).reshape(
+        return F.pad(feat1, (0, Wp - W, 0, Hp - H)).reshape(
             B, C, n_y, tile, n_x, tile).permute(0, 2, 4, 3, 5, 1).reshape(
             B, n_y, n_x, tile * tile, C)
-        # f2 zero-padded by d (and to whole tiles), channels last
+
+    @staticmethod
+    def _windows(feat2, d, tile, n_y, n_x):
+        """Overlapping ``(tile+2d)^2`` windows of the zero-padded ``f2`` (a strided
+        view, channels last): (B, nY, nX, win, win, C)."""
+        B, C, H, W = feat2.shape
+        Hp, Wp, win = n_y * tile, n_x * tile, tile + 2 * d
         f2_pad = F.pad(feat2, (d, d + Wp - W, d, d + Hp - H)).permute(0, 2, 3, 1).contiguous()
-        win = tile + 2 * d
         sb, sh, sw, _ = f2_pad.stride()
-        # overlapping (tile+2d)^2 windows, a view: (B, nY, nX, win, win, C)
-        windows = f2_pad.as_strided((B, n_y, n_x, win, win, C),
-                                    (sb, tile * sh, tile * sw, sh, sw, 1))
-        return f1_tiles, windows, n_y, n_x
+        return f2_pad.as_strided((B, n_y, n_x, win, win, C),
+                                 (sb, tile * sh, tile * sw, sh, sw, 1))
 
     @staticmethod
     def _band(block, tile, d):
-        """The (ty, tx, dy, dx) entries of tile blocks ``(B, nX, tile^2, win^2)``."""
-        B, n_x, _, S = block.shape
+        """The ``(ty, tx, dy, dx)`` entries of blocks ``(..., tile^2, win^2)``
+        (contiguous), a view ``(..., tile, tile, K, K)``."""
         K, win = 2 * d + 1, tile + 2 * d
-        st = block.stride()
-        return block.as_strided((B, n_x, tile, tile, K, K),
-                                (st[0], st[1], tile * S + win, S + 1, win, 1),
+        S = win * win
+        lead = block.shape[:-2]
+        lead_strides = block.stride()[:-2]
+        return block.as_strided(tuple(lead) + (tile, tile, K, K),
+                                tuple(lead_strides) + (tile * S + win, S + 1, win, 1),
                                 block.storage_offset())
 
+    #: bytes of one block product (the transient per step); small enough to stay
+    #: in a core's L2 cache between the product and the band copy (the block is
+    #: ~3x the part of the output it gives: written to DRAM and read back it would
+    #: make the cost volume memory-bound again)
+    BLOCK_BYTES = 1 << 20
+
     @staticmethod
-    def _rows_per_step(B, K, tile, n_y, n_x):
-        """Rows of tiles per block product: as many as keep the block transient
-        (``B*rows*nX*tile^2*(tile+2d)^2`` floats) within the size of the output
-        (``B*K^2*H*W``), at least one; fewer Python steps for the same memory."""
-        win2 = (tile + K - 1) ** 2
-        per_row = B * n_x * tile * tile * win2
-        return max(1, min(n_y, (B * K * K * n_y * n_x * tile * tile) // per_row))
+    def _steps(B, tile, d, n_y, n_x, itemsize):
+        """``[(b, r0, r1)]``: one image, rows ``r0:r1`` of tiles per block product,
+        as many rows as keep the block within :attr:`BLOCK_BYTES` (at least one)."""
+        win2 = (tile + 2 * d) ** 2
+        per_row = n_x * tile * tile * win2 * itemsize
+        rows = max(1, min(n_y, BandedCorrelation.BLOCK_BYTES // per_row))
+        return [(b, r0, min(r0 + rows, n_y)) for b in range(B)
+                for r0 in range(0, n_y, rows)], rows
 
     @staticmethod
     def forward(ctx, feat1, feat2, max_displacement: int, tile: int, scale: float):
         d = max_displacement
         K = 2 * d + 1
         tile = max(tile, 2 * d, 1)
-        B, C, H, W = feat1.shape
-        f1_tiles, windows, n_y, n_x = BandedCorrelation._layout(feat1, feat2, d, tile)
+        B, C, H, W, n_y, n_x, win = BandedCorrelation._geometry(feat1.shape, d, tile)
+        f1_tiles = BandedCorrelation._tiles(feat1, tile, n_y, n_x)
         if scale != 1.0:
             f1_tiles = f1_tiles * scale      # C*H*W multiplies instead of K*K*H*W
-        S = (tile + 2 * d) ** 2
-        out = feat1.new_empty(B, K, K, n_y * tile, n_x * tile)
-        out_tiles = out.view(B, K, K, n_y, tile, n_x, tile)
-        rows = BandedCorrelation._rows_per_step(B, K, tile, n_y, n_x)
-        for r0 in range(0, n_y, rows):  # a few rows of tiles at a time bound the transients
-            r1 = min(r0 + rows, n_y)
-            win_r = windows[:, r0:r1].reshape(B, r1 - r0, n_x, S, C)
+        windows = BandedCorrelation._windows(feat2, d, tile, n_y, n_x)
+        S = win * win
+        # output channels last; the tile padding is cropped by a view at the end
+        out = feat1.new_empty(B, n_y, tile, n_x, tile, K, K)
+        steps, _ = BandedCorrelation._steps(B, tile, d, n_y, n_x, feat1.element_size())
+        for b, r0, r1 in steps:
+            win_r = windows[b, r0:r1].reshape(r1 - r0, n_x, S, C)      # one copy
             # every (f1 pixel of a tile, f2 pixel of its window) pair
-            block = torch.matmul(f1_tiles[:, r0:r1], win_r.transpose(-1, -2))
-            block = block.reshape(B * (r1 - r0), n_x, tile * tile, S)
-            band = BandedCorrelation._band(block, tile, d)   # (B*r, nX, ty, tx, dy, dx)
-            band = band.reshape(B, r1 - r0, n_x, tile, tile, K, K)
-            # (B, dy, dx, r, ty, nX, tx) viewed as (B, r, nX, ty, tx, dy, dx)
-            out_tiles[:, :, :, r0:r1].permute(0, 3, 5, 4, 6, 1, 2).copy_(band)
-        # cropping the tile padding keeps a view: (B, K*K, H, W), maybe non-contiguous
-        out = out[:, :, :, :H, :W].reshape(B, K * K, H, W)
+            block = torch.matmul(f1_tiles[b, r0:r1], win_r.transpose(-1, -2))
+            band = BandedCorrelation._band(block, tile, d)      # (r, nX, ty, tx, K, K)
+            out[b, r0:r1].permute(0, 2, 1, 3, 4, 5).copy_(band)
+        out = out.view(B, n_y * tile, n_x * tile, K * K)[:, :H, :W].permute(0, 3, 1, 2)
         ctx.save_for_backward(feat1, feat2)
         ctx.config = (d, tile, scale)
         return out
@@ -149,41 +172,53 @@ class BandedCorrelation(torch.autograd.Function):
         """``(grad_feat1, grad_feat2)`` of the costs for ``grad_out`` (None where not
         needed); plain tensor code with in-place block writes, not differentiable."""
         d, tile, scale = config
-        K, win = 2 * d + 1, tile + 2 * d
-        B, C, H, W = feat1.shape
-        f1_tiles, windows, n_y, n_x = BandedCorrelation._layout(feat1, feat2, d, tile)
+        K = 2 * d + 1
+        B, C, H, W, n_y, n_x, win = BandedCorrelation._geometry(feat1.shape, d, tile)
+        S = win * win
         Hp, Wp = n_y * tile, n_x * tile
-        grad = grad_out.reshape(B, K, K, H, W)
-        if scale != 1.0:
-            grad = grad * scale
-        grad = F.pad(grad, (0, Wp - W, 0, Hp - H))
-        grad_f1 = torch.zeros_like(f1_tiles) if need1 else None
-        # one extra tile of width so that the right halo of the last tile fits
-        grad_f2 = (feat2.new_zeros(B, Hp + 2 * d, (n_x + 1) * tile + 2 * d, C)
+        dtype = feat1.dtype
+        # grad_out channels last, tile padding zero: (B, nY, ty, nX, tx, K, K)
+        g = (grad_out.new_zeros if (Hp, Wp) != (H, W) else grad_out.new_empty)(
+            B, Hp, Wp, K * K, dtype=dtype)
+        g[:, :H, :W].copy_(grad_out.permute(0, 2, 3, 1))
+        g = g.view(B, n_y, tile, n_x, tile, K, K)
+        f1_tiles = BandedCorrelation._tiles(feat1, tile, n_y, n_x) if need2 else None
+        if need2 and scale != 1.0:
+            f1_tiles = f1_tiles * scale
+        windows = BandedCorrelation._windows(feat2, d, tile, n_y, n_x) if need1 else None
+        grad_f1 = feat1.new_empty(B, n_y, n_x, tile * tile, C) if need1 else None
+        # one extra tile each way holds the lower/right halos of the last windows
+        grad_f2 = (feat1.new_zeros(B, n_y + 1, tile, n_x + 1, tile, C)
                    if need2 else None)
-        block = feat1.new_zeros(B, n_x, tile * tile, win * win)
-        band = BandedCorrelation._band(block, tile, d)
-        for r in range(n_y):
-            g = grad[:, :, :, r * tile:(r + 1) * tile].reshape(B, K, K, tile, n_x, tile)
-            band.copy_(g.permute(0, 4, 3, 5, 1, 2))            # off-band entries stay 0
-            win_r = windows[:, r].reshape(B, n_x, win * win, C)
+        steps, rows = BandedCorrelation._steps(B, tile, d, n_y, n_x, feat1.element_size())
+        block = feat1.new_zeros(rows, n_x, tile * tile, S)   # off-band entries stay 0
+        t, h = tile, 2 * d                                   # window = tile + halo 2d
+        dst = grad_f2.permute(0, 1, 3, 2, 4, 5) if need2 else None  # (B, nY+1, nX+1, t, t, C)
+        for b, r0, r1 in steps:
+            n = r1 - r0
+            blk = block[:n]
+            BandedCorrelation._band(blk, tile, d).copy_(g[b, r0:r1].permute(0, 2, 1, 3, 4, 5))
             if need1:
-                grad_f1[:, r] = torch.matmul(block, win_r)
+                win_r = windows[b, r0:r1].reshape(n, n_x, S, C)
+                grad_f1[b, r0:r1] = torch.matmul(blk, win_r)
             if need2:
-                # (B, nX, C, tile^2) @ (B, nX, tile^2, win^2) -> (B, nX, win, win, C)
-                g_win = torch.matmul(f1_tiles[:, r].transpose(-1, -2), block)
-                g_win = g_win.transpose(-1, -2).reshape(B, n_x, win, win, C)
-                rows = grad_f2[:, r * tile:r * tile + win]        # (B, win, Wp', C)
-                rows[:, :, :Wp] += g_win[:, :, :, :tile].permute(0, 2, 1, 3, 4).reshape(
-                    B, win, Wp, C)
-                halo = rows[:, :, tile:tile + Wp].reshape(B, win, n_x, tile, C)
-                halo[:, :, :, :2 * d] += g_win[:, :, :, tile:].permute(0, 2, 1, 3, 4)
+                # (n, nX, win^2, t^2) @ (n, nX, t^2, C): the gradient of each window
+                g_win = torch.matmul(blk.transpose(-1, -2), f1_tiles[b, r0:r1]).view(
+                    n, n_x, win, win, C)
+                db = dst[b]
+                db[r0:r1, :n_x].add_(g_win[:, :, :t, :t])
+                db[r0:r1, 1:n_x + 1, :, :h].add_(g_win[:, :, :t, t:])
+                db[r0 + 1:r1 + 1, :n_x, :h].add_(g_win[:, :, t:, :t])
+                db[r0 + 1:r1 + 1, 1:n_x + 1, :h, :h].add_(g_win[:, :, t:, t:])
         gf1 = gf2 = None
         if need1:
-            gf1 = grad_f1.reshape(B, n_y, n_x, tile, tile, C).permute(
+            if scale != 1.0:
+                grad_f1.mul_(scale)
+            gf1 = grad_f1.view(B, n_y, n_x, tile, tile, C).permute(
                 0, 5, 1, 3, 2, 4).reshape(B, C, Hp, Wp)[:, :, :H, :W]
         if need2:
-            gf2 = grad_f2[:, d:d + H, d:d + W].permute(0, 3, 1, 2)
+            gf2 = grad_f2.view(B, (n_y + 1) * tile, (n_x + 1) * tile, C)[
+                :, d:d + H, d:d + W].permute(0, 3, 1, 2)
         return gf1, gf2
 
 
@@ -223,6 +258,9 @@ def correlation(feat1: torch.Tensor, feat2: torch.Tensor, max_displacement: int 
         torch.Tensor: ``(B, (2d+1)^2, H, W)``, channel ``(dy+d)*(2d+1) + (dx+d)``.
     """
     _check_inputs(feat1, feat2, max_displacement, normalize)
+    if feat1.dtype != feat2.dtype:     # e.g. autocast: conv output vs grid_sample output
+        dtype = torch.promote_types(feat1.dtype, feat2.dtype)
+        feat1, feat2 = feat1.to(dtype), feat2.to(dtype)
     scale = 1.0 / feat1.shape[1] if normalize == 'mean' else 1.0
     return BandedCorrelation.apply(feat1, feat2, max_displacement, int(tile_width), scale)
 
