@@ -65,12 +65,16 @@ def plot_score_curves(path: str, scores, class_names=None, threshold=None,
     colors = plt.get_cmap('tab10')
     for k, c in enumerate(shown):
         color = colors(k % 10)
-        ax.plot(x, scores[:, c], color=color, label=names[c], lw=1.5)
+        # markers: one keyframe (or a few) would draw no visible line
+        ax.plot(x, scores[:, c], color=color, label=names[c], lw=1.5,
+                marker='o' if t_len < 20 else None, ms=4)
         if threshold is not None:
             for s, e in true_segments(scores[:, c] >= threshold):
                 x0 = x[s] - (x[1] - x[0]) / 2 if t_len > 1 else x[s] - 0.5
                 x1 = x[e - 1] + (x[1] - x[0]) / 2 if t_len > 1 else x[s] + 0.5
                 ax.axvspan(x0, x1, color=color, alpha=0.15, lw=0)
+    if t_len == 1:
+        ax.set_xlim(x[0] - 1, x[0] + 1)
     if threshold is not None:
         ax.axhline(threshold, color='k', ls='--', lw=1, label=f'threshold {threshold:g}')
     ax.set_xlabel('frame' if times is None else 'time')

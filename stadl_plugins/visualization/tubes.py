@@ -48,10 +48,22 @@ def draw_tubes(frames, tubes, frame_indices=None) -> np.ndarray:
 
 
 def save_tube_strip(path: str, frames, tubes, frame_indices=None,
-                    ncols: int | None = None, gap: int = 2) -> np.ndarray:
+                    ncols: int | None = None, gap: int = 2,
+                    max_width: int | None = None) -> np.ndarray:
     """Write the frames of :func:`draw_tubes` as one PNG grid (frame numbers as
-    captions); size ``rows*H + (rows-1)*gap`` by ``cols*W + (cols-1)*gap``."""
+    captions); size ``rows*H + (rows-1)*gap`` by ``cols*W + (cols-1)*gap``.
+    ``max_width``: shrink the frames (after drawing, before captions) so the grid
+    is at most this wide (``visualize.py tubes`` uses 2048: eight 1080p frames
+    would be 7686 px wide)."""
     drawn = draw_tubes(frames, tubes, frame_indices)
+    cols = ncols or min(len(drawn), 8)
+    w = drawn.shape[2] if len(drawn) else 0
+    if max_width and len(drawn) and cols * w + (cols - 1) * gap > max_width:
+        import cv2
+        scale = (max_width - (cols - 1) * gap) / (cols * w)
+        size = (max(1, int(w * scale)), max(1, int(drawn.shape[1] * scale)))
+        drawn = np.stack([cv2.resize(np.ascontiguousarray(f), size,
+                                     interpolation=cv2.INTER_AREA) for f in drawn])
     numbers = range(len(drawn)) if frame_indices is None else frame_indices
     for img, n in zip(drawn, numbers):
         put_caption(img, f'frame {int(n)}')

@@ -71,6 +71,12 @@ def cmd_flow(args) -> str:
             fields = fields[None]
         if fields.ndim == 4 and fields.shape[1] == 2 and fields.shape[-1] != 2:
             fields = fields.transpose(0, 2, 3, 1)
+    if args.frames:
+        bad = [i for i in args.frames if not -len(fields) <= i < len(fields)]
+        if bad:
+            raise ValueError(f'--frames {bad}: the input has {len(fields)} flow '
+                             f'field(s) (0..{len(fields) - 1})')
+        fields = fields[list(args.frames)]
     max_flow = args.max_flow
     if max_flow is None:  # one scale for all tiles, so they compare
         mags = np.hypot(fields[..., 0], fields[..., 1])
@@ -185,7 +191,8 @@ def cmd_tubes(args) -> str:
         hi = max(int(s.max()) for s in spans)
         numbers = np.unique(np.linspace(lo, hi, args.num_frames).round().astype(int))
         frames = read_video_frames(video, numbers)
-    save_tube_strip(args.out, frames, tubes, numbers, ncols=args.ncols)
+    save_tube_strip(args.out, frames, tubes, numbers, ncols=args.ncols,
+                    max_width=args.max_width or None)
     return args.out
 
 
@@ -253,35 +260,44 @@ def parse_args(argv=None):
 
     f = sub.add_parser('flow', help='flow field(s) as colour-wheel PNG')
     f.add_argument('input', nargs='?', help='.npz with "flow"')
-    f.add_argument('--key', default='flow')
-    f.add_argument('--images', nargs=2, metavar=('A', 'B'))
+    f.add_argument('--key', default='flow', help='array name in the .npz')
+    f.add_argument('--frames', type=int, nargs='+', metavar='I',
+                   help='only these flow fields of a (T, H, W, 2) input (0-based)')
+    f.add_argument('--images', nargs=2, metavar=('A', 'B'),
+                   help='estimate the flow A -> B with a PWCNet (--config)')
     f.add_argument('--config', help='config whose model is a PWCNet')
-    f.add_argument('--checkpoint')
-    f.add_argument('--device', default='cpu')
+    f.add_argument('--checkpoint', help='PWCNet weights for --images')
+    f.add_argument('--device', default='cpu', help='cpu or cuda')
     f.add_argument('--max-flow', type=float, help='saturation magnitude (pixels)')
-    f.add_argument('--ncols', type=int)
+    f.add_argument('--ncols', type=int, help='tiles per row')
     f.set_defaults(func=cmd_flow)
 
     a = sub.add_parser('attention', help='attention maps over frames')
     a.add_argument('input', help='.npz with "frames" and "maps"')
-    a.add_argument('--alpha', type=float, default=0.5)
-    a.add_argument('--colormap', default='jet')
-    a.add_argument('--normalize', choices=['global', 'frame'], default='global')
-    a.add_argument('--ncols', type=int)
+    a.add_argument('--alpha', type=float, default=0.5, help='map opacity')
+    a.add_argument('--colormap', default='jet', help='matplotlib colormap name')
+    a.add_argument('--normalize', choices=['global', 'frame'], default='global',
+                   help='one scale for all frames, or per frame')
+    a.add_argument('--ncols', type=int, help='tiles per row')
     a.set_defaults(func=cmd_attention)
 
     t = sub.add_parser('tubes', help='tubes drawn across frames')
     t.add_argument('input', help='tubes pickle')
     t.add_argument('--video', help='read frames from this video')
-    t.add_argument('--num-frames', type=int, default=8)
+    t.add_argument('--num-frames', type=int, default=8,
+                   help='frames sampled evenly over the tubes')
     t.add_argument('--track', type=int, nargs='+', help='only these tube ids')
-    t.add_argument('--ncols', type=int)
+    t.add_argument('--ncols', type=int, help='frames per row')
+    t.add_argument('--max-width', type=int, default=2048,
+                   help='shrink frames so the PNG is at most this wide (0: no limit)')
     t.set_defaults(func=cmd_tubes)
 
     s = sub.add_parser('scores', help='per-track score curves')
     s.add_argument('input', help='.npz with "scores" (T, C), or a tubes pickle')
-    s.add_argument('--threshold', type=float)
-    s.add_argument('--track', type=int, nargs='+')
+    s.add_argument('--threshold', type=float,
+                   help='draw this line and shade where a score is above it')
+    s.add_argument('--track', type=int, nargs='+',
+                   help='tube id (needed with a tubes pickle)')
     s.set_defaults(func=cmd_scores)
 
     b = sub.add_parser('ap', help='per-class AP bars (and PR curves)')
