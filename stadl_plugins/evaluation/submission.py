@@ -130,10 +130,171 @@ def read_ava_rows(path: str, with_score: bool | None = None):
 
 def _read_ava_rows_fast(path, with_score):
     """The common case (UTF-8, one column count, every field parses) at C speed;
-    None when anything is unusual, so that the line-by-line reader reports it."""
-    from ..datasets.ava_io import img_key
+    None when anything is unusual, so that the line-by-line reader reports it.
+
+    Two tiers: plain decimal fields are parsed on the bytes with numpy
+    (:func:`_read_ava_rows_bytes`); anything else the byte parser does not take
+    (exponents, spaces, ``+``, more than 15 digits...) goes through one
+    ``str.split`` and numpy's string-to-float conversion
+    (:func:`_read_ava_rows_split`). Both give what ``float``/``int`` give."""
     with open(path, 'rb') as f:
         data = f.read()
+    out = _read_ava_rows_bytes(path, data, with_score)
+    if out is None:
+        out = _read_ava_rows_split(path, data, with_score)
+    return out
+
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+_POW10F = np.array([float(10 ** i) for i in range(23)])  # exact doubles
+
+
+def _parse_decimal(buf, st, en, integer):
+    """Fields ``buf[st[i]:en[i]]`` holding ``-?[0-9]*(\\.[0-9]*)?`` with at least
+    one digit (no dot if ``integer``), as int64 or float64; None if any field is
+    not of that form or has too many digits to be exact.
+
+    A float field with mantissa ``m`` (all its digits, < 2**53) and ``k`` <= 22
+    decimals is ``m / 10**k``: both are exact doubles and IEEE division rounds
+    correctly, so the result is the correctly rounded value of the decimal,
+    which is what ``float()`` returns. One pass per character position (Horner's
+    rule on 1-D arrays), as fields are short.
+    """
+    n = len(st)
+    if not n:
+        return np.zeros(0, np.int64 if integer else np.float64)
+    ln = en - st
+    lmax = int(ln.max())
+    if int(ln.min()) < 1 or lmax > 17:
+        return None
+    fixed = int(ln.min()) == lmax
+    top = len(buf) - 1
+    m = np.zeros(n, np.int64)
+    k = np.zeros(n, np.int64)
+    nd = np.zeros(n, np.int64)
+    seen = np.zeros(n, bool)
+    neg = buf[st] == 45
+    for j in range(lmax):
+        c = buf[st + j] if fixed else buf[np.minimum(st + j, top)]
+        d = c - np.uint8(48)  # wraps for bytes below '0'
+        isd = d <= 9
+        isdot = c == 46
+        if fixed and isd.all():  # the common case: a digit in every field
+            m = m * 10 + d
+            nd += 1
+            k += seen
+            continue
+        if not fixed:
+            v = j < ln
+            isd &= v
+            isdot &= v
+        other = ~(isd | isdot)
+        if not fixed:
+            other &= v
+        if j == 0:
+            other &= ~neg
+        if other.any() or (isdot & seen).any():
+            return None
+        seen |= isdot
+        m = np.where(isd, m * 10 + d, m)
+        nd += isd
+        k += isd & seen
+    if int(nd.min()) < 1 or (integer and seen.any()):
+        return None
+    if integer:
+        return np.where(neg, -m, m)
+    if int(nd.max()) > 15 and int(m.max()) >= 2 ** 53:
+        return None
+    v = m / _POW10F[k]
+    return np.where(neg, -v, v)
+
+
+def _read_ava_rows_bytes(path, data, with_score):
+    """:func:`_read_ava_rows_fast` on the bytes: separators found with numpy, numeric
+    fields parsed by :func:`_parse_decimal`, keys decoded once per run of equal
+    ``video_id,timestamp`` bytes. None where the format is not the plain one."""
+    from ..datasets.ava_io import img_key
+    bom = data.startswith(b'\xef\xbb\xbf')
+    if bom:
+        data = data[3:]
+    if b'\r' in data:
+        data = data.replace(b'\r\n', b'\n')
+        if b'\r' in data:
+            return None
+    data = data.strip(b'\n')
+    if not data or b'"' in data or b'\n\n' in data:
+        return None
+    # separators: the only bytes <= b',' allowed are b',' and b'\n'
+    nrow = data.count(b'\n') + 1
+    ncol = data.count(b',', 0, data.find(b'\n') % (len(data) + 1)) + 1
+    nsep = nrow * ncol - 1
+    if ncol not in (7, 8) or data.count(b',') + nrow - 1 != nsep:
+        return None
+    buf = np.frombuffer(data, np.uint8)
+    sep = np.flatnonzero(buf <= 44)
+    if len(sep) != nsep or not (buf[sep[ncol - 1::ncol]] == 10).all():
+        return None  # other control bytes, spaces, ..., or ragged lines
+    ends = np.empty(nsep + 1, np.int64)
+    ends[:-1], ends[-1] = sep, len(buf)
+    del sep
+    ends = ends.reshape(nrow, ncol)
+
+    def field(j):
+        st = np.empty(nrow, np.int64)
+        if j:
+            st[:] = ends[:, j - 1] + 1
+        else:
+            st[0], st[1:] = 0, ends[:-1, -1] + 1
+        return st, ends[:, j]
+
+    s0 = field(0)[0]
+    if int((ends[:, 0] - s0).max()) > csv.field_size_limit():
+        return None
+    boxes = np.empty((nrow, 4))
+    for j in range(4):
+        col = _parse_decimal(buf, *field(2 + j), False)
+        if col is None:
+            return None
+        boxes[:, j] = col
+    labels = _parse_decimal(buf, *field(6), True)
+    if labels is None:
+        return None
+    if ncol == 8 and with_score is not False:
+        scores = _parse_decimal(buf, *field(7), False)
+        if scores is None:
+            return None
+    else:
+        scores = np.ones(nrow)
+    # runs of rows with byte-identical "video_id,timestamp"
+    ks, ke = s0, ends[:, 1]
+    kl = ke - ks
+    same = kl[1:] == kl[:-1]
+    top = len(buf) - 1
+    for j in range(int(kl.max())):
+        same &= (j >= kl[1:]) | (buf[np.minimum(ks[1:] + j, top)] ==
+                                 buf[np.minimum(ks[:-1] + j, top)])
+    run = np.r_[0, np.flatnonzero(~same) + 1]
+    keys, index, run_key = [], {}, []
+    try:
+        for a, b in zip(ks[run].tolist(), ke[run].tolist()):
+            vid, ts = data[a:b].decode('utf-8').split(',')
+            k = img_key(vid, int(ts))
+            if k not in index:
+                index[k] = len(keys)
+                keys.append(k)
+            run_key.append(index[k])
+    except (ValueError, OverflowError):  # UnicodeDecodeError is a ValueError
+        return None
+    if bom:
+        warnings.warn(f'{path}: a UTF-8 byte-order mark (BOM) at the start of the file '
+                      'was removed; without that it would be part of the first video id')
+    kr = np.repeat(np.asarray(run_key, np.int64), np.diff(np.r_[run, nrow]))
+    return keys, kr, boxes, labels, scores
+
+
+def _read_ava_rows_split(path, data, with_score):
+    """The second tier of :func:`_read_ava_rows_fast`: one ``str.split``."""
+    from ..datasets.ava_io import img_key
     bom = data.startswith(b'\xef\xbb\xbf')
     try:
         text = data[3 if bom else 0:].decode('utf-8')
