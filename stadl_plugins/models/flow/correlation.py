@@ -13,22 +13,26 @@ and ``norm = C`` for ``normalize='mean'`` (Caffe / NVlabs / sniklaus weights) or
 ``scaled=False``).
 
 How it is computed (:class:`BandedCorrelation`). The obvious pad-shift-multiply
-loop (:func:`correlation_shift_loop`) is memory-bound: each of the ``(2d+1)^2``
-displacements writes and reads a ``B*C*H*W`` product. Here the image is cut into
-square tiles of ``tile`` pixels; for each tile one matrix product
-``(tile^2, C) @ (C, (tile+2d)^2)`` gives every pair of a pixel of the ``f1`` tile
-and a pixel of the ``f2`` window around it, and the costs of all ``(dy, dx)`` are a
-strided view (the "band") of that block. The products off the band are wasted work
-(``(tile+2d)^2 / (2d+1)^2`` times the needed multiply-adds, 3.2x for tile 8, d 4) but
-run at matrix-multiply speed instead of memory speed. The backward pass is
-written out the same way (two block products per tile row), so autograd saves
-only the two inputs.
+loop (:func:`correlation_shift_loop`, kept as the reference) is memory-bound: each of
+the ``(2d+1)^2`` displacements writes and reads a ``B*C*H*W`` product. Here the image
+is cut into square tiles of ``tile`` pixels (default ``2d``); for each tile one
+matrix product ``(tile^2, C) @ (C, (tile+2d)^2)`` gives every pair of a pixel of the
+``f1`` tile and a pixel of the ``f2`` window around it, and the costs of all
+``(dy, dx)`` are a strided view (the "band") of that block. The products off the
+band are wasted work (``(tile+2d)^2 / (2d+1)^2`` times the needed multiply-adds,
+3.2x for tile 8, d 4) but run at matrix-multiply speed instead of memory speed.
+Everything is channels last, so each copy moves contiguous runs of ``C`` or
+``(2d+1)^2`` values, and the output is a channels-last view. The backward pass is
+written out the same way (two block products per step), so autograd saves only the
+two inputs.
 
-Memory: the output ``B*(2d+1)^2*H*W`` plus, per step of the loop over rows of
-tiles, transients of ``B*W*tile*(tile+2d)^2`` per tile row (the block products) and
-``B*C*W*(tile+2d)^2/tile`` (the ``f2`` windows); a step takes as many tile rows as
-keep the block products within the size of the output. Nothing of size
-``B*C*(2d+1)^2*H*W`` is ever allocated.
+Memory and cache: with ``K = 2d+1`` the block of one tile is ``(tile+2d)^2/K^2``
+(3.2x) the part of the output it gives, and a block written to DRAM and read back
+would make the whole thing memory-bound again; so one step takes one image and as
+many rows of tiles as keep the block within ``BandedCorrelation.BLOCK_BYTES``
+(1 MiB, a core's L2), the band copied out while it is still in cache. Transients
+per call: the ``f2`` windows (``(tile+2d)^2/tile^2`` = 4x ``f2``), the channels-last
+output, one block. Nothing of size ``B*C*(2d+1)^2*H*W`` is ever allocated.
 """
 from __future__ import annotations
 
@@ -241,7 +245,7 @@ class _BandedCorrelationGrad(torch.autograd.Function):
 
 
 def correlation(feat1: torch.Tensor, feat2: torch.Tensor, max_displacement: int = 4,
-                normalize: str = 'mean', tile_width: int = 8) -> torch.Tensor:
+                normalize: str = 'mean', tile_width: int | None = None) -> torch.Tensor:
     """Local correlation (PWC-Net cost volume) of two feature maps.
 
     Args:
@@ -251,7 +255,9 @@ def correlation(feat1: torch.Tensor, feat2: torch.Tensor, max_displacement: int 
         normalize: ``'mean'`` divides by ``C`` (NVlabs/Caffe/sniklaus weights),
             ``'sum'`` does not (mmflow weights).
         tile_width: side of the square pixel tiles of the block products
-            (speed/memory knob; raised to ``2d`` if smaller). The result does not
+            (speed/memory knob; raised to ``2d`` if smaller; default ``2d``, the
+            least wasted work: ``(tile+2d)^2 / (2d+1)^2`` times the needed
+            multiply-adds, 3.2x for d=4, 2.6x for d=2). The result does not
             depend on it.
 
     Returns:
@@ -262,7 +268,8 @@ def correlation(feat1: torch.Tensor, feat2: torch.Tensor, max_displacement: int 
         dtype = torch.promote_types(feat1.dtype, feat2.dtype)
         feat1, feat2 = feat1.to(dtype), feat2.to(dtype)
     scale = 1.0 / feat1.shape[1] if normalize == 'mean' else 1.0
-    return BandedCorrelation.apply(feat1, feat2, max_displacement, int(tile_width), scale)
+    tile = 2 * max_displacement if tile_width is None else int(tile_width)
+    return BandedCorrelation.apply(feat1, feat2, max_displacement, tile, scale)
 
 
 def correlation_shift_loop(feat1: torch.Tensor, feat2: torch.Tensor,
@@ -295,7 +302,7 @@ class Correlation(nn.Module):
     """
 
     def __init__(self, max_displacement: int = 4, normalize: str = 'mean',
-                 tile_width: int = 8):
+                 tile_width: int | None = None):
         super().__init__()
         if normalize not in ('mean', 'sum'):
             raise ValueError(f"normalize must be 'mean' or 'sum', got {normalize!r}")
