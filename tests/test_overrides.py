@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import QUICKSTART_CONFIG, REPO
 from mmengine.config import Config
 
-from conftest import QUICKSTART_CONFIG, REPO
 from stadl_plugins.utils import _schedule_snapshot, apply_overrides, follow_max_epochs
 
 

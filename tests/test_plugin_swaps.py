@@ -14,10 +14,9 @@ import re
 
 import pytest
 import torch
+from conftest import REPO
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
-from conftest import REPO
 
 STOCK = {
     'SlowOnly': ('mmaction::detection/slowonly/'

@@ -11,10 +11,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO
-from stadl_plugins.datasets.track_windows import (make_synthetic_track_features,
-                                                  read_track_features)
+
+from stadl_plugins.datasets.track_windows import make_synthetic_track_features, read_track_features
 
 CONFIG = osp.join(REPO, 'configs', 'reclnet', 'reclnet-gru_tracks_30e_synthetic-rgb.py')
 TOOL = osp.join(REPO, 'tools', 'reclnet', 'localize.py')

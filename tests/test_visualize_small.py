@@ -6,7 +6,6 @@ import sys
 
 import cv2
 import numpy as np
-
 from conftest import REPO
 
 TOOL = osp.join(REPO, 'tools', 'analysis', 'visualize.py')
