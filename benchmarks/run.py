@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                 # all benchmarks
     python benchmarks/run.py --only synthetic_generation --quick
+    python benchmarks/run.py --suite v2 [--tiny] [--time-budget 2h] [--device cuda --scale 10]
 
 Every ``benchmarks/bench_*.py`` module is imported and registers its benchmarks.
 Each benchmark's section is kept in ``results/sections/<name>.md`` (with the
@@ -46,7 +47,14 @@ def main(argv=None):
     p.add_argument('--only', nargs='+', choices=sorted(REGISTRY))
     p.add_argument('--quick', action='store_true', help='fewer repeats')
     p.add_argument('--out', default=os.path.join(HERE, 'results'))
+    p.add_argument('--suite', choices=('v2',), default=None,
+                   help='v2: the benchmark-v2 suite (benchmarks/suite_v2.py) into '
+                   'OUT/v2: data, pretraining, feature cache, summary.json')
+    import suite_v2  # noqa: E402  (benchmark v2 options)
+    suite_v2.add_arguments(p)
     a = p.parse_args(argv)
+    if a.suite == 'v2':
+        return suite_v2.main_from_args(a, os.path.join(a.out, 'v2'))
     sec_dir = os.path.join(a.out, 'sections')
     os.makedirs(sec_dir, exist_ok=True)
     for name in a.only or sorted(REGISTRY):

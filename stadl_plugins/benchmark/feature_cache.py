@@ -40,8 +40,14 @@ def _load_cfg(cfg):
 
 
 def _split_dataset_cfg(cfg, split: str) -> dict:
-    ds = cfg[f'{split}_dataloader'].dataset.to_dict()
-    ds['pipeline'] = cfg.val_dataloader.dataset.to_dict()['pipeline']
+    # 'val' falls back to the test set when the config has no val loop
+    dl = cfg.get(f'{split}_dataloader') or (
+        cfg.get('test_dataloader') if split == 'val' else None)
+    if dl is None:
+        raise KeyError(f'the config has no {split}_dataloader to cache')
+    ds = dl.dataset.to_dict()
+    ref = cfg.get('val_dataloader') or cfg.get('test_dataloader')
+    ds['pipeline'] = ref.dataset.to_dict()['pipeline']
     ds['test_mode'] = True
     return ds
 
