@@ -331,11 +331,55 @@ class STADInferencer:
         return max(1, int(round(self.config_frame_interval * video_fps
                                 / self.train_fps)))
 
-    def clip_offsets(self, video_fps: float) -> np.ndarray:
+    def offsets(self, interval: int) -> np.ndarray:
         """Frame offsets of a clip around its centre, as ``SampleAVAFrames`` (test
         mode) takes them: ``(arange(clip_len) - clip_len // 2) * interval``."""
-        step = self.interval_for(video_fps)
-        return (np.arange(self.clip_len) - self.clip_len // 2) * step
+        return (np.arange(self.clip_len) - self.clip_len // 2) * int(interval)
+
+    def clip_offsets(self, video_fps: float) -> np.ndarray:
+        """:meth:`offsets` at the interval used on a video of ``video_fps``."""
+        return self.offsets(self.interval_for(video_fps))
+
+    def pack_clip(self, frames_rgb: list[np.ndarray], boxes: np.ndarray,
+                  meta: dict | None = None, frame_interval: int | None = None) -> dict:
+        """One clip + person boxes through the config's test transforms.
+
+        The results dict is the one ``SampleAVAFrames`` + ``RawFrameDecode`` would
+        hand to the rest of the test pipeline (all frames given, keyframe in the
+        middle, the boxes as proposals with score 1, no GT).
+
+        Args:
+            frames_rgb: ``clip_len`` frames ``(H, W, 3)`` uint8 RGB.
+            boxes: ``(N, 4)`` pixel boxes of the frames.
+            meta: ``video_id``, ``timestamp``, ``img_key``, ``fps`` (optional).
+            frame_interval: recorded in the results (default: the config's).
+
+        Returns:
+            the packed results (``inputs``, ``data_samples``).
+        """
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if len(frames_rgb) != self.clip_len:
+            raise ValueError(f'expected {self.clip_len} frames, got {len(frames_rgb)}')
+        h, w = frames_rgb[0].shape[:2]
+        meta = dict(meta or {})
+        results = dict(
+            imgs=list(frames_rgb), img_shape=(h, w), original_shape=(h, w),
+            modality='RGB', num_clips=1, clip_len=self.clip_len,
+            frame_interval=self.config_frame_interval if frame_interval is None
+            else frame_interval,
+            frame_inds=np.arange(self.clip_len), start_index=0,
+            crop_quadruple=np.array([0, 0, 1, 1], np.float32),
+            gt_bboxes=np.zeros((0, 4), np.float32),
+            gt_labels=np.zeros((0, self.num_model_classes), np.float32),
+            proposals=boxes.copy(), scores=np.ones(len(boxes), np.float32),
+            video_id=meta.get('video_id', 'video'),
+            timestamp=meta.get('timestamp', 0),
+            img_key=meta.get('img_key', 'video,0000'), fps=meta.get('fps', 30))
+        for t in self.transforms:
+            results = t(results)
+            if results is None:
+                raise RuntimeError(f'test transform {t!r} dropped the clip')
+        return results
 
     def predict(self, frames_rgb: list[np.ndarray], boxes: np.ndarray,
                 meta: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -356,26 +400,7 @@ class STADInferencer:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             raise ValueError('predict needs at least one person box')
-        if len(frames_rgb) != self.clip_len:
-            raise ValueError(f'expected {self.clip_len} frames, got {len(frames_rgb)}')
-        h, w = frames_rgb[0].shape[:2]
-        meta = dict(meta or {})
-        results = dict(
-            imgs=list(frames_rgb), img_shape=(h, w), original_shape=(h, w),
-            modality='RGB', num_clips=1, clip_len=self.clip_len,
-            frame_interval=self.config_frame_interval,
-            frame_inds=np.arange(self.clip_len), start_index=0,
-            crop_quadruple=np.array([0, 0, 1, 1], np.float32),
-            gt_bboxes=np.zeros((0, 4), np.float32),
-            gt_labels=np.zeros((0, self.num_model_classes), np.float32),
-            proposals=boxes.copy(), scores=np.ones(len(boxes), np.float32),
-            video_id=meta.get('video_id', 'video'),
-            timestamp=meta.get('timestamp', 0),
-            img_key=meta.get('img_key', 'video,0000'), fps=meta.get('fps', 30))
-        for t in self.transforms:
-            results = t(results)
-            if results is None:
-                raise RuntimeError(f'test transform {t!r} dropped the clip')
+        results = self.pack_clip(frames_rgb, boxes, meta)
         data = dict(inputs=[results['inputs']], data_samples=[results['data_samples']])
         with torch.no_grad():
             out = self.model.test_step(data)[0]

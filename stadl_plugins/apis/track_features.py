@@ -249,22 +249,7 @@ class TrackFeatureExtractor:
     # ------------------------------------------------------------ clips
     def clip_indices(self, frame: int, num_frames: int) -> np.ndarray:
         """1-based frame numbers of the clip centred on ``frame`` (clipped)."""
-        offsets = (np.arange(self.clip_len) - self.clip_len // 2) * self.interval
-        return np.clip(frame + offsets, 1, num_frames)
-
-    def _results(self, imgs: list, boxes: np.ndarray) -> dict:
-        h, w = imgs[0].shape[:2]
-        n_cls = self.inferencer.num_model_classes
-        return dict(
-            imgs=list(imgs), img_shape=(h, w), original_shape=(h, w), modality='RGB',
-            num_clips=1, clip_len=self.clip_len, frame_interval=self.interval,
-            frame_inds=np.arange(self.clip_len), start_index=0,
-            crop_quadruple=np.array([0, 0, 1, 1], np.float32),
-            gt_bboxes=np.zeros((0, 4), np.float32),
-            gt_labels=np.zeros((0, n_cls), np.float32),
-            proposals=np.asarray(boxes, np.float32).reshape(-1, 4).copy(),
-            scores=np.ones(len(boxes), np.float32), video_id='video', timestamp=0,
-            img_key='video,0000', fps=int(self.inferencer.train_fps))
+        return np.clip(frame + self.inferencer.offsets(self.interval), 1, num_frames)
 
     # ------------------------------------------------------------ features
     def features(self, clips: list, boxes: list) -> dict:
@@ -286,9 +271,9 @@ class TrackFeatureExtractor:
         for imgs, b in zip(clips, boxes):
             if len(b) == 0:
                 raise ValueError('every clip needs at least one box')
-            res = self._results(imgs, b)
-            for t in self.inferencer.transforms:
-                res = t(res)
+            res = self.inferencer.pack_clip(
+                imgs, b, dict(fps=int(self.inferencer.train_fps)),
+                frame_interval=self.interval)
             inputs.append(res['inputs'])
             samples.append(res['data_samples'])
         model = self.model
