@@ -209,12 +209,21 @@ from .safe_load import (UNSAFE_LOAD_ENV, CorruptCheckpointError,  # noqa: E402
                         load_checkpoint_file)
 
 
+def load_from_local(filename, map_location=None):
+    """:func:`stadl_plugins.safe_load.load_checkpoint_file` under mmengine's name.
+
+    mmengine logs ``Loads checkpoint by <loader name minus 'load_from_'> backend``;
+    with this name the log says ``local backend`` as stock does.
+    """
+    return load_checkpoint_file(filename, map_location)
+
+
 def fix_checkpoint_opt_in() -> bool:
     """Route mmengine's local checkpoint loading through :func:`load_checkpoint_file`."""
     from mmengine.runner.checkpoint import CheckpointLoader
-    if CheckpointLoader._schemes.get('') is load_checkpoint_file:
+    if CheckpointLoader._schemes.get('') is load_from_local:
         return False
-    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file,
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
                                      force=True)
     _mark('checkpoint_opt_in')
     return True
