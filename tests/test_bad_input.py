@@ -216,3 +216,21 @@ def test_corrupt_video_file_names_the_file(tiny_synthetic, tmp_path):
     with pytest.raises(AVAFormatError, match=r'video file .*syn_train_001\[.ext\] '
                        'is missing'):
         build(tiny_synthetic, use_frames=False, data_prefix=dict(img=vids))
+
+
+def test_quickstart_config_names_a_label_map_that_does_not_fit(tiny_synthetic,
+                                                               tmp_path):
+    """Checks are on in the shipped configs: with the quickstart config as it is, a
+    label map with an id >= num_classes names the file and the fix (it used to be
+    a bare IndexError deep in the stock dataset)."""
+    from stadl_plugins.datasets.ava_io import write_label_map
+    root, meta = tiny_synthetic
+    cfg = tiny_runner_config(root, meta, tmp_path / 'work')
+    bad = str(tmp_path / 'labels.pbtxt')
+    write_label_map(bad, [(1, 'walk'), (95, 'far')])  # num_classes=81
+    ds_cfg = cfg.train_dataloader.dataset
+    ds_cfg.label_file = bad
+    with pytest.raises(AVAFormatError, match='label id 95 does not fit num_classes') \
+            as err:
+        DATASETS.build(ds_cfg)
+    assert bad in str(err.value)

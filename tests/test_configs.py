@@ -31,3 +31,22 @@ def test_config_builds(path):
         cfg.test_evaluator]
     for ev in evs:
         assert METRICS.get(ev.type) is not None
+
+
+AVA_FORMAT = [p for p in CONFIGS if 'AVA' in open(p).read() or '/ava/' in p
+              or 'synthetic-rgb' in osp.basename(p)]
+
+
+@pytest.mark.parametrize('path', AVA_FORMAT, ids=lambda p: osp.relpath(p, REPO))
+def test_ava_format_configs_run_with_the_checks_on(path):
+    """Every shipped AVA-format config validates its inputs by default
+    (CheckedAVADataset, AVAFrameAPMetric: file:line errors, label-map checks)."""
+    cfg = Config.fromfile(path)
+    for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = cfg.get(dl) and cfg[dl].dataset
+        if ds and 'AVA' in ds.type:
+            assert ds.type in ('CheckedAVADataset', 'AVATestDataset'), (dl, ds.type)
+    for key in ('val_evaluator', 'test_evaluator'):
+        ev = cfg.get(key)
+        if ev and 'AVA' in ev.get('type', ''):
+            assert ev.type == 'AVAFrameAPMetric', (key, ev.type)

@@ -65,13 +65,13 @@ val_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8,
-    dataset=dict(ann_file=ann_file_train, exclude_file=exclude_file_train,
+    dataset=dict(type='CheckedAVADataset', ann_file=ann_file_train, exclude_file=exclude_file_train,
                  label_file=label_file, pipeline=train_pipeline))
 val_dataloader = dict(
-    dataset=dict(ann_file=ann_file_val, exclude_file=exclude_file_val,
+    dataset=dict(type='CheckedAVADataset', ann_file=ann_file_val, exclude_file=exclude_file_val,
                  label_file=label_file, pipeline=val_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=ann_file_val, exclude_file=exclude_file_val,
+val_evaluator = dict(type='AVAFrameAPMetric', ann_file=ann_file_val, exclude_file=exclude_file_val,
                      label_file=label_file)
 test_evaluator = val_evaluator
 

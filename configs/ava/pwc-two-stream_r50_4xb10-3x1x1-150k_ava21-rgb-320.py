@@ -70,8 +70,8 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs')
 ]
-train_dataloader = dict(batch_size=10, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+train_dataloader = dict(batch_size=10, dataset=dict(type='CheckedAVADataset', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='CheckedAVADataset', pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=150000,
@@ -92,3 +92,8 @@ auto_scale_lr = dict(enable=False, base_batch_size=40)
 # a hung rank fails the job after 900 s (configs/_base_/default_runtime.py;
 # STADL_DIST_TIMEOUT=<s> overrides at launch)
 env_cfg = dict(dist_cfg=dict(timeout=900))
+
+# checks on by default: CheckedAVADataset / AVAFrameAPMetric validate the inputs
+# with file:line errors (docs/troubleshooting.md)
+val_evaluator = dict(type='AVAFrameAPMetric')
+test_evaluator = val_evaluator

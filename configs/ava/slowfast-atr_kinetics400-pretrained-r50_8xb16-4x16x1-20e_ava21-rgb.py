@@ -19,3 +19,11 @@ model = dict(
 # a hung rank fails the job after 900 s (configs/_base_/default_runtime.py;
 # STADL_DIST_TIMEOUT=<s> overrides at launch)
 env_cfg = dict(dist_cfg=dict(timeout=900))
+
+# checks on by default: CheckedAVADataset / AVAFrameAPMetric validate the inputs
+# with file:line errors (docs/troubleshooting.md)
+train_dataloader = dict(dataset=dict(type='CheckedAVADataset'))
+val_dataloader = dict(dataset=dict(type='CheckedAVADataset'))
+val_evaluator = dict(type='AVAFrameAPMetric')
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

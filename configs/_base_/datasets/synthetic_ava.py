@@ -1,6 +1,7 @@
-# The built-in synthetic STAD benchmark read by MMAction2's stock AVADataset.
+# The built-in synthetic STAD benchmark read by CheckedAVADataset (MMAction2's
+# AVADataset with the input checks of docs/troubleshooting.md).
 # Generate it with: python -m stadl_plugins.datasets.synthetic data/synthetic
-dataset_type = 'AVADataset'
+dataset_type = 'CheckedAVADataset'  # AVADataset + input checks (file:line errors)
 data_root = 'data/synthetic'
 anno_root = f'{data_root}/annotations'
 label_file = f'{anno_root}/label_map.pbtxt'
@@ -53,7 +54,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='AVAMetric',
+    type='AVAFrameAPMetric',  # = AVAMetric's mAP, + label-map checks and per-class AP
     ann_file=f'{anno_root}/val.csv',
     label_file=label_file,
     exclude_file=f'{anno_root}/val_excluded_timestamps.csv',

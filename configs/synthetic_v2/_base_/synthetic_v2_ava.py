@@ -1,9 +1,9 @@
-# Synthetic benchmark v2 read by MMAction2's stock AVADataset.
+# Synthetic benchmark v2 read by CheckedAVADataset (stock AVADataset + input checks).
 # Generate it with: python -m stadl_plugins.datasets.synthetic data/synthetic_v2 --version 2
 # Videos are 30-60 s at 10 fps; keyframes at 902 .. 900+seconds-3 (2 s margin at
 # both ends, so no clip of <= 4 s leaves the video although timestamp_end is the
 # longest video's).
-dataset_type = 'AVADataset'
+dataset_type = 'CheckedAVADataset'  # AVADataset + input checks (file:line errors)
 data_root = 'data/synthetic_v2'
 anno_root = f'{data_root}/annotations'
 label_file = f'{anno_root}/label_map.pbtxt'
@@ -44,6 +44,6 @@ val_dataloader = dict(
         test_mode=True, **synthetic_video))
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='AVAMetric', ann_file=f'{anno_root}/val.csv', label_file=label_file,
+    type='AVAFrameAPMetric', ann_file=f'{anno_root}/val.csv', label_file=label_file,
     exclude_file=f'{anno_root}/val_excluded_timestamps.csv', num_classes=81)
 test_evaluator = val_evaluator
