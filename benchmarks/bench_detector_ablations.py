@@ -162,7 +162,8 @@ def _section(title, rows, epochs, quick, out_dir, plot_name, what):
         f'epochs), training seeds {list(seeds)}; frame-mAP@0.5 with AVAMetric on the '
         'val split, mean ± std over seeds. Each run is `python tools/quickstart.py '
         '--config CONFIG --seed S --cfg-options ...` (the exact command heads '
-        f'`benchmarks/results/ablation_runs/e{epochs}/<row>_s<seed>/run.log`); '
+        f'`benchmarks/results/ablation_runs/e{epochs}/<row>_s<seed>/run.log`, kept '
+        'locally, not committed; the committed summary.json holds the numbers); '
         '"train s/run" was measured with two runs sharing the 2 cores, one thread each.',
         header, table, plots=[plot_name])
 

@@ -46,6 +46,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--only', nargs='+', choices=sorted(REGISTRY))
     p.add_argument('--quick', action='store_true', help='fewer repeats')
+    p.add_argument('--report-only', action='store_true',
+                   help='only rebuild OUT/report.md from OUT/sections/*.md (the '
+                   'committed sections; report.md itself is not committed)')
     p.add_argument('--out', default=os.path.join(HERE, 'results'))
     p.add_argument('--suite', choices=('v2',), default=None,
                    help='v2: the benchmark-v2 suite (benchmarks/suite_v2.py) into '
@@ -57,7 +60,7 @@ def main(argv=None):
         return suite_v2.main_from_args(a, os.path.join(a.out, 'v2'))
     sec_dir = os.path.join(a.out, 'sections')
     os.makedirs(sec_dir, exist_ok=True)
-    for name in a.only or sorted(REGISTRY):
+    for name in ([] if a.report_only else a.only or sorted(REGISTRY)):
         print(f'[benchmarks] {name} ...', flush=True)
         section = REGISTRY[name](a.quick, a.out)
         md = section.to_markdown()
