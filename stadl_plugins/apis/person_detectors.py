@@ -5,9 +5,11 @@ boxes. On a raw video those boxes come from one of three sources:
 
 * :class:`HOGPersonDetector` -- OpenCV's built-in HOG + linear-SVM pedestrian
   detector (Dalal & Triggs). Needs no download. It only finds upright, fully visible
-  people whose height is at least its 128-pixel window, so frames are upscaled first
-  (``upscale=2`` finds the players of the 426x240 gym clip). Scores are SVM margins,
-  not probabilities.
+  people whose height is at least its 128-pixel window, and its cost grows with the
+  frame area, so every frame is first resized to a working size (longest side
+  ``work_size=640`` px: 1080p is downscaled 3x, the 426x240 gym clip upscaled 1.5x)
+  and the boxes are mapped back to the full frame. Scores are SVM margins, not
+  probabilities.
 * :class:`MMDetPersonDetector` -- any MMDetection detector config + checkpoint,
   keeping only the person class.
 * :class:`ProposalFilePersonDetector` -- precomputed boxes from an AVA-format
@@ -56,13 +58,113 @@ def nms_boxes(boxes: np.ndarray, iou_thr: float) -> np.ndarray:
     return boxes[nms(boxes[:, :4], boxes[:, 4], iou_thr)]
 
 
-class HOGPersonDetector:
-    """OpenCV's default HOG people detector, on an upscaled copy of the frame.
+#: default working size of the HOG detector: frames are resized so that their
+#: longest side is this many pixels before detection (measured in docs/demo.md)
+DEFAULT_DET_SIZE = 640
+
+
+def detection_scale(frame_shape, work_size: int | None = None,
+                    upscale: float | None = None) -> float:
+    """The resize factor a detector applies to a frame before detecting.
 
     Args:
-        upscale: resize factor applied before detection (HOG's window is 64x128
-            pixels, so people shorter than ~128/upscale pixels are missed). Boxes
-            are returned in the original frame's pixels.
+        frame_shape: ``(H, W, ...)`` of the full-resolution frame.
+        work_size: target longest side in pixels (the frame is downscaled, or
+            upscaled, to it); ``None`` or ``0``: no resize.
+        upscale: a fixed factor instead (overrides ``work_size``).
+
+    Returns:
+        float: factor ``s``; the detector sees ``round(W * s) x round(H * s)``.
+    """
+    if upscale is not None:
+        if upscale <= 0:
+            raise ValueError(f'upscale must be > 0, got {upscale}')
+        return float(upscale)
+    if not work_size:
+        return 1.0
+    if work_size < 0:
+        raise ValueError(f'work_size must be >= 0, got {work_size}')
+    return float(work_size) / float(max(frame_shape[0], frame_shape[1]))
+
+
+def resize_for_detection(frame: np.ndarray, scale: float):
+    """``frame`` resized by ``scale`` (``INTER_AREA`` down, ``INTER_LINEAR`` up).
+
+    Returns:
+        (image, sx, sy): the resized image and the exact factors per axis (the
+        integer output size makes them differ from ``scale`` by < 1 px).
+    """
+    import cv2
+    h, w = frame.shape[:2]
+    if scale == 1.0:
+        return frame, 1.0, 1.0
+    nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    img = cv2.resize(frame, (nw, nh), interpolation=interp)
+    return img, nw / w, nh / h
+
+
+def boxes_to_frame(boxes: np.ndarray, sx: float, sy: float,
+                   frame_shape) -> np.ndarray:
+    """Boxes ``(N, 5)`` found on a frame resized by ``(sx, sy)`` -> pixels of the
+    full-resolution frame of ``frame_shape``, clipped to it (score kept)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 5).copy()
+    boxes[:, [0, 2]] /= sx
+    boxes[:, [1, 3]] /= sy
+    h, w = frame_shape[:2]
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h - 1)
+    return boxes
+
+
+class ResizedDetector:
+    """Runs any person detector on a copy of the frame resized to a working size,
+    and maps its boxes back to the full-resolution frame.
+
+    Args:
+        detector: ``detector(frame_bgr, frame_index, timestamp) -> (N, 5) | None``.
+        work_size: longest side, in pixels, of the frame the detector sees
+            (``None``/``0``: the frame as is).
+        upscale: a fixed factor instead of ``work_size``.
+
+    The wrapper keeps the detector's ``name``, ``keyframes_only`` and
+    ``tracker_defaults``.
+    """
+
+    def __init__(self, detector, work_size: int | None = DEFAULT_DET_SIZE,
+                 upscale: float | None = None):
+        self.detector = detector
+        self.work_size = work_size
+        self.upscale = upscale
+        detection_scale((1, 1), work_size, upscale)  # validate
+        self.name = getattr(detector, 'name', 'custom')
+        self.keyframes_only = bool(getattr(detector, 'keyframes_only', False))
+        self.tracker_defaults = dict(getattr(detector, 'tracker_defaults', {}))
+
+    def __call__(self, frame_bgr: np.ndarray, frame_index: int = 0,
+                 timestamp: float = 0.0) -> np.ndarray | None:
+        scale = detection_scale(frame_bgr.shape, self.work_size, self.upscale)
+        img, sx, sy = resize_for_detection(frame_bgr, scale)
+        boxes = self.detector(img, frame_index, timestamp)
+        if boxes is None:
+            return None
+        return boxes_to_frame(boxes, sx, sy, frame_bgr.shape)
+
+
+class HOGPersonDetector:
+    """OpenCV's default HOG people detector, on a copy of the frame resized to a
+    working size.
+
+    Args:
+        work_size: the frame is resized so that its longest side is this many
+            pixels before detection (default 640: a 1080p frame is downscaled 3x,
+            the 426x240 gym clip upscaled 1.5x); ``None``/``0``: native size.
+            HOG's window is 64x128 pixels, so people shorter than about
+            ``128 / scale`` pixels of the original frame are missed, and the cost
+            grows with the working area. Boxes are returned in the original
+            frame's pixels.
+        upscale: a fixed resize factor instead of ``work_size`` (the former
+            default was ``upscale=2``: 3840x2160 for a 1080p frame, ~3 s a frame).
         score_thr: minimum SVM margin (``detectMultiScale``'s weight) to keep a box.
         nms_iou: IoU above which overlapping boxes are merged (``mmcv.ops.nms``);
             OpenCV's own grouping leaves nested duplicates.
@@ -74,20 +176,22 @@ class HOGPersonDetector:
     100 frames, among them frames 0, 100 and 200; on the close-up arm-wrestling clip
     HOG also fires (on a bottle and on the legs of people in the background) on 48
     of 94 frames. At ``upscale=1`` it finds nobody with margin > 0.3 there, and
-    misses the gym players on frame 0.
+    misses the gym players on frame 0. Recall/precision on hand-labelled keyframes
+    for each working size: docs/demo.md.
     """
 
     name = 'hog'
     keyframes_only = False
     tracker_defaults: dict = {}
 
-    def __init__(self, upscale: float = 2.0, score_thr: float = 0.5,
+    def __init__(self, work_size: int | None = DEFAULT_DET_SIZE,
+                 upscale: float | None = None, score_thr: float = 0.5,
                  nms_iou: float = 0.4, win_stride: tuple[int, int] = (8, 8),
                  padding: tuple[int, int] = (8, 8), scale: float = 1.05):
         import cv2
-        if upscale <= 0:
-            raise ValueError(f'upscale must be > 0, got {upscale}')
-        self.upscale = float(upscale)
+        detection_scale((1, 1), work_size, upscale)  # validate
+        self.work_size = work_size
+        self.upscale = None if upscale is None else float(upscale)
         self.score_thr = float(score_thr)
         self.nms_iou = float(nms_iou)
         self.win_stride = tuple(win_stride)
@@ -104,29 +208,32 @@ class HOGPersonDetector:
             frame_bgr: ``(H, W, 3)`` uint8 BGR frame.
 
         Returns:
-            np.ndarray: ``(N, 5)`` float32 ``[x1, y1, x2, y2, margin]`` in pixels.
+            np.ndarray: ``(N, 5)`` float32 ``[x1, y1, x2, y2, margin]`` in pixels
+            of ``frame_bgr``.
         """
-        import cv2
-        img = frame_bgr
-        if self.upscale != 1.0:
-            img = cv2.resize(frame_bgr, None, fx=self.upscale, fy=self.upscale,
-                             interpolation=cv2.INTER_LINEAR)
+        factor = detection_scale(frame_bgr.shape, self.work_size, self.upscale)
+        img, sx, sy = resize_for_detection(frame_bgr, factor)
+        boxes = self.detect_native(img)
+        if len(boxes) == 0:
+            return boxes
+        return nms_boxes(boxes_to_frame(boxes, sx, sy, frame_bgr.shape),
+                         self.nms_iou)
+
+    def detect_native(self, img: np.ndarray) -> np.ndarray:
+        """HOG on ``img`` as given: ``(N, 5)`` boxes in its pixels, margin >=
+        ``score_thr`` (not yet merged)."""
         win_w, win_h = self._hog.winSize
         if img.shape[0] < win_h or img.shape[1] < win_w:
             return _empty_boxes()  # no window fits (OpenCV crashes on such input)
         rects, weights = self._hog.detectMultiScale(
             img, winStride=self.win_stride, padding=self.padding, scale=self.scale)
-        rects = np.asarray(rects, np.float32).reshape(-1, 4) / self.upscale
+        rects = np.asarray(rects, np.float32).reshape(-1, 4)
         weights = np.asarray(weights, np.float32).reshape(-1)
         if len(rects) == 0:
             return _empty_boxes()
         boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:4],
                                 weights[:, None]], axis=1)  # (N, 5) xyxy + margin
-        boxes = boxes[boxes[:, 4] >= self.score_thr]
-        h, w = frame_bgr.shape[:2]
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h - 1)
-        return nms_boxes(boxes, self.nms_iou)
+        return boxes[boxes[:, 4] >= self.score_thr]
 
 
 class MMDetPersonDetector:

@@ -7,8 +7,9 @@
         [--rate 1] [--score-thr 0.3] [--device cpu] [--video-id ID] ...
 
 Reads the video once (bounded memory), finds people with the chosen detector
-(default: OpenCV's built-in HOG people detector on 2x-upscaled frames; no
-download), links them into tracks with smoothed boxes, classifies each tracked
+(default: OpenCV's built-in HOG people detector on frames resized to a
+640-px longest side, ``--det-size``, boxes mapped back; no download), links them
+into tracks with smoothed boxes, classifies each tracked
 person's actions on the clip around every keyframe (``--rate`` per second) with the
 STAD model (any config of this toolbox + its checkpoint), and writes
 
@@ -71,8 +72,13 @@ def parse_args(argv=None):
     p.add_argument('--det-score-thr', type=float, default=None,
                    help='person detector threshold (HOG: SVM margin, default 0.5; '
                    'mmdet: score, default 0.5; proposals: default 0)')
-    p.add_argument('--hog-upscale', type=float, default=2.0,
-                   help='HOG: frame upscale factor (its window is 64x128 px)')
+    p.add_argument('--det-size', type=int, default=None,
+                   help='HOG: frames are resized to this longest side (px) before '
+                   'detection, boxes mapped back to full resolution; 0 = native '
+                   'size (default 640: 1080p is downscaled 3x; see docs/demo.md)')
+    p.add_argument('--hog-upscale', type=float, default=None,
+                   help='HOG: a fixed resize factor instead of --det-size (its '
+                   'window is 64x128 px; the former default was 2)')
     p.add_argument('--track-iou', type=float, default=None,
                    help='tracker: IoU to link a detection to a track (0.3)')
     p.add_argument('--smoothing', type=float, default=None,
@@ -96,7 +102,12 @@ def build_detector(args, video_id):
     if kind == 'hog':
         if rest:
             raise ValueError(f'--detector hog takes no arguments, got {rest}')
-        return build_person_detector('hog', upscale=args.hog_upscale,
+        from stadl_plugins.apis.person_detectors import DEFAULT_DET_SIZE
+        if args.hog_upscale is not None and args.det_size is not None:
+            raise ValueError('give --det-size or --hog-upscale, not both')
+        size = DEFAULT_DET_SIZE if args.det_size is None else args.det_size
+        return build_person_detector('hog', work_size=size,
+                                     upscale=args.hog_upscale,
                                      score_thr=0.5 if thr is None else thr)
     if kind == 'mmdet':
         if len(rest) != 2:
