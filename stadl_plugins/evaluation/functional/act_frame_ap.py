@@ -167,9 +167,13 @@ def _gt_by_label(gt, videos):
 
 
 def _act_frame_ap(gt, dets, videos, iou_thr, ignore_labels, pr_dtype) -> dict:
-    """ACT's frameAP; frames with one GT box of the class matched vectorised (the
-    first detection, by rank, at IoU >= thr takes it), frames with several through
-    :func:`remaining_match`. :func:`_act_frame_ap_reference` is the plain loop."""
+    """ACT's frameAP, all labels matched in one pass: each label's detections ranked
+    exactly as the reference ranks them (``np.argsort(-score)`` on that label's
+    rows), then (label, video, frame) keys; frames with one GT box of the label are
+    matched vectorised (the first ranked detection at IoU >= thr takes it), frames
+    with several through :func:`remaining_match`. Identical results to
+    :func:`_act_frame_ap_reference`, the plain loop over labels and frames (used
+    where frame numbers or video indices do not fit the integer keys)."""
     dets = np.asarray(dets)
     if dets.dtype.kind != 'f':
         dets = dets.astype(np.float64)
@@ -181,54 +185,90 @@ def _act_frame_ap(gt, dets, videos, iou_thr, ignore_labels, pr_dtype) -> dict:
         return _act_frame_ap_reference(gt, dets, videos, iou_thr, ignore_labels,
                                        pr_dtype)
     plus_one = _boxes.ACT_PLUS_ONE
-    # the rows of each label in row order (= dets[dets[:, 2] == label]), one sort
-    by_label = dets[np.argsort(dets[:, 2], kind='stable')]
-    lab_sorted = by_label[:, 2]
+    nlab = len(gt['labels'])
+    lab, sc = dets[:, 2], dets[:, 3]
+    valid = (lab >= 0) & (lab < nlab) & (lab == np.floor(lab))
+    codes = np.where(valid, lab, -1).astype(np.int64)  # -1: not an evaluated label
+    # each label's rows (= dets[dets[:, 2] == label], one radix sort of int16
+    # codes) ranked by np.argsort(-score), ACT's default (non-stable) sort
+    code_t = np.int16 if nlab < 2 ** 15 - 1 else np.int64
+    by_label = np.argsort(codes.astype(code_t), kind='stable')
+    bounds = np.searchsorted(codes[by_label], np.arange(nlab + 1))
+    parts = []
+    for ilabel in range(nlab):
+        idx = by_label[bounds[ilabel]:bounds[ilabel + 1]]
+        parts.append(idx[np.argsort(-sc[idx])])
+    perm = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    bounds = bounds - bounds[0]  # rows of label -1 are not in perm
+    d_code = np.repeat(np.arange(nlab), np.diff(bounds))
+    # detection and GT keys (label, video, frame) -> match all labels in one pass
+    vid = dets[:, 0].astype(np.int64)
+    span = (max(len(videos), int(vid.max(initial=0)) + 1)) * _KEY
+    if span * max(nlab, 1) >= 2 ** 62:
+        return _act_frame_ap_reference(gt, dets, videos, iou_thr, ignore_labels,
+                                       pr_dtype)
+    dk = d_code * span + (vid * _KEY + dets[:, 1].astype(np.int64))[perm]
+    g_parts = [(c, *gtl[c]) for c in range(nlab) if c in gtl]
+    num_gt = {c: len(k) for c, k, _ in g_parts}
+    if g_parts:
+        gk = np.concatenate([c * span + k for c, k, _ in g_parts])
+        gb = np.concatenate([b for _, _, b in g_parts])
+    else:
+        gk, gb = np.zeros(0, np.int64), np.zeros((0, 4))
+    boxes = dets[:, 4:8]
+    tp = _match_frames(dk, lambda i: boxes[perm[i]].astype(np.float64), gk, gb,
+                       iou_thr, plus_one)
+    scores = sc[perm]
     per_class, pr = OrderedDict(), OrderedDict()
     for ilabel, name in enumerate(gt['labels']):
         if name in ignore_labels:
             continue
-        gk, gb = gtl.get(ilabel, (np.zeros(0, np.int64), np.zeros((0, 4))))
-        num_gt = len(gk)
-        d = by_label[np.searchsorted(lab_sorted, ilabel, 'left'):
-                     np.searchsorted(lab_sorted, ilabel, 'right')]
-        d = d[np.argsort(-d[:, 3])]  # ACT's order: default (non-stable) argsort
-        if num_gt == 0:
+        if not num_gt.get(ilabel):
             per_class[name] = 0.0
             pr[name] = None  # see the docstring: the reference crashes with dets
             continue
-        tp = np.zeros(len(d), dtype=bool)
-        if len(d):
-            boxes = d[:, 4:8].astype(np.float64)
-            dk = d[:, 0].astype(np.int64) * _KEY + d[:, 1].astype(np.int64)
-            go = np.argsort(gk, kind='stable')  # GT order kept within a frame
-            gk_s, gb_s = gk[go], gb[go]
-            ukey, gstart, gcount = np.unique(gk_s, return_index=True,
-                                             return_counts=True)
-            pos = np.minimum(np.searchsorted(ukey, dk), len(ukey) - 1)
-            has = ukey[pos] == dk
-            one = np.flatnonzero(has & (gcount[pos] == 1))
-            if len(one):
-                ok = paired_iou(boxes[one], gb_s[gstart[pos[one]]],
-                                plus_one) >= iou_thr
-                hit = one[ok]
-                _, first = np.unique(dk[hit], return_index=True)
-                tp[hit[first]] = True
-            many = np.flatnonzero(has & (gcount[pos] > 1))
-            if len(many):
-                o = many[np.argsort(dk[many], kind='stable')]  # rank kept per frame
-                bnd = np.flatnonzero(np.r_[True, dk[o][1:] != dk[o][:-1], True])
-                for a, b in zip(bnd[:-1], bnd[1:]):
-                    idx = o[a:b]
-                    u = pos[idx[0]]
-                    g = gb_s[gstart[u]:gstart[u] + gcount[u]]
-                    tp[idx] = remaining_match(boxes[idx], g, iou_thr, plus_one=plus_one)
-        p, r = precision_recall(d[:, 3], tp, num_gt, order=np.arange(len(d)))
+        a, b = bounds[ilabel], bounds[ilabel + 1]
+        p, r = precision_recall(scores[a:b], tp[a:b], num_gt[ilabel],
+                                order=np.arange(b - a))
         per_class[name] = act_average_precision(p, r, pr_dtype)
         pr[name] = (p, r)
     vals, mean = act_percent_mean(list(per_class.values()), pr_dtype)
     per_class = OrderedDict(zip(per_class, vals))
     return OrderedDict(frameAP=mean, per_class=per_class, pr=pr)
+
+
+def _match_frames(dk, box_of, gk, gb, iou_thr, plus_one) -> np.ndarray:
+    """:func:`remaining_match` per frame key, detections in rank order.
+
+    ``dk``: a frame key per detection, ``box_of(i)``: the float64 boxes of the
+    detections at positions ``i``; ``gk``/``gb``: GT keys and boxes, GT order
+    within a key as the reference lists them. Keys with one GT box are matched
+    vectorised (the first ranked detection at IoU >= thr takes it, as
+    :func:`remaining_match` does with one box), keys with several box by box."""
+    tp = np.zeros(len(dk), dtype=bool)
+    if not len(dk) or not len(gk):
+        return tp
+    go = np.argsort(gk, kind='stable')  # GT order kept within a frame
+    gk_s, gb_s = gk[go], gb[go]
+    ukey, gstart, gcount = np.unique(gk_s, return_index=True, return_counts=True)
+    pos = np.minimum(np.searchsorted(ukey, dk), len(ukey) - 1)
+    has = ukey[pos] == dk
+    one = np.flatnonzero(has & (gcount[pos] == 1))
+    if len(one):
+        ok = paired_iou(box_of(one), gb_s[gstart[pos[one]]], plus_one) >= iou_thr
+        hit = one[ok]
+        _, first = np.unique(dk[hit], return_index=True)
+        tp[hit[first]] = True
+    many = np.flatnonzero(has & (gcount[pos] > 1))
+    if len(many):
+        o = many[np.argsort(dk[many], kind='stable')]  # rank kept per frame
+        bnd = np.flatnonzero(np.r_[True, dk[o][1:] != dk[o][:-1], True])
+        for a, b in zip(bnd[:-1], bnd[1:]):
+            idx = o[a:b]
+            u = pos[idx[0]]
+            g = gb_s[gstart[u]:gstart[u] + gcount[u]]
+            tp[idx] = remaining_match(box_of(idx), g, iou_thr, plus_one=plus_one)
+    return tp
 
 
 def _act_frame_ap_reference(gt, dets, videos, iou_thr, ignore_labels,
