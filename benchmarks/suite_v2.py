@@ -42,6 +42,11 @@ STOCK_CONFIG = osp.join(REPO, 'configs', 'synthetic_v2',
 BARS = dict(motion_class_ap=0.5, stock_frame_map=0.7, val_map_std_over_data_seeds=0.01)
 
 
+def _safe_pickle_load(f):
+    from stadl_plugins.safe_load import safe_pickle_load
+    return safe_pickle_load(f)
+
+
 def parse_budget(text) -> float | None:
     if text in (None, '', 'none'):
         return None
@@ -266,7 +271,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             if not (state.done(name, params) and osp.isfile(path)):
                 with open(osp.join(root_of[arg], 'annotations', 'proposals_val.pkl'),
                           'rb') as f:
-                    props = pickle.load(f)
+                    props = _safe_pickle_load(f)
                 os.makedirs(osp.dirname(path), exist_ok=True)
                 with open(path, 'wb') as f:
                     pickle.dump(random_dets(props, class_ids, arg), f)
@@ -282,7 +287,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 continue
             gt, excl = read_gt(osp.join(root_of[d], 'annotations'))
             with open(e['result']['dets'], 'rb') as f:
-                dets = pickle.load(f)
+                dets = _safe_pickle_load(f)
             out_runs.append((d, rank_run(gt, dets, class_ids, excluded=excl)))
         return out_runs
 

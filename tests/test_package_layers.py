@@ -8,7 +8,7 @@ Layers, lowest first (README "Layout" lists the same table):
    ``localization``
 2. registered components: the rest of ``datasets``, ``models``, ``evaluation``,
    ``engine``
-3. applications: ``apis``, ``visualization``
+3. applications: ``apis``, ``visualization``, ``benchmark``
 4. entry: the package ``__init__`` and ``compat``
 
 Every import (module level or inside a function) must go to the same or a lower
@@ -32,7 +32,7 @@ LAYERS = [
          'stadl_plugins.tracking', 'stadl_plugins.localization']),
     (2, ['stadl_plugins.datasets', 'stadl_plugins.models', 'stadl_plugins.evaluation',
          'stadl_plugins.engine']),
-    (3, ['stadl_plugins.apis', 'stadl_plugins.visualization']),
+    (3, ['stadl_plugins.apis', 'stadl_plugins.visualization', 'stadl_plugins.benchmark']),
     (4, ['stadl_plugins.compat', 'stadl_plugins']),
 ]
 
@@ -50,6 +50,8 @@ def layer_of(module: str) -> int:
             if (module == p or module.startswith(p + '.')) and len(p) > best:
                 best, layer = len(p), lv
     assert layer is not None, module
+    assert best > len('stadl_plugins') or module in ('stadl_plugins',), (
+        f'{module} is in no layer: add its package to LAYERS (and to the README)')
     return layer
 
 

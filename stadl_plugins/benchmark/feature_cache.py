@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..safe_load import safe_pickle_load
 from .manifest import StaleCacheError, check_manifest, digest, sha256_file, write_manifest
 
 CACHE_FORMAT = 1
@@ -81,7 +82,6 @@ def build_feature_cache(cfg, checkpoint: str | None, cache_dir: str, split: str 
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    import stadl_plugins  # noqa: F401
     from mmaction.registry import DATASETS, MODELS
     cfg = _load_cfg(cfg)
     expected = cache_manifest(cfg, checkpoint, split)
@@ -159,7 +159,7 @@ def load_feature_cache(cache_dir: str, cfg, checkpoint: str | None, split: str =
                          'feature cache', _hint(cache_dir))
     feats = np.load(osp.join(cache_dir, 'features.npy'), mmap_mode='r')
     with open(osp.join(cache_dir, 'index.pkl'), 'rb') as f:
-        index = pickle.load(f)
+        index = safe_pickle_load(f)
     if len(index) != len(feats) or len(index) != man['num_clips']:
         raise StaleCacheError(f'feature cache at {cache_dir} is inconsistent: '
                               f'{len(feats)} feature rows, {len(index)} index rows, '

@@ -108,7 +108,6 @@ def main(argv=None):
     p.add_argument('--num-workers', type=int, default=None)
     p.add_argument('--force', action='store_true', help='retrain even if cached')
     a = p.parse_args(argv)
-    import stadl_plugins  # noqa: F401  registers modules
     man = pretrain(a.data_root, a.out, a.config, a.seed, a.max_iters, a.batch_size,
                    a.num_workers, a.force)
     print(('cached: ' if man['cached'] else 'written: ') + man['checkpoint'])
