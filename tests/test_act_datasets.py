@@ -91,6 +91,7 @@ def test_act_pipeline_reads_the_right_frames(tiny_synthetic):
         assert r['frame_inds'].max() + 1 <= r['total_frames']
 
 
+@pytest.mark.slow
 def test_act_config_trains_and_reports_video_map(tiny_synthetic, tmp_path):
     from mmengine.runner import Runner
     root, meta = tiny_synthetic
@@ -107,6 +108,7 @@ def test_act_config_trains_and_reports_video_map(tiny_synthetic, tmp_path):
         assert k in metrics and 0.0 <= metrics[k] <= 100.0, (k, metrics)
 
 
+@pytest.mark.slow
 def test_ava_test_dataset_writes_a_valid_submission(tiny_synthetic, tmp_path):
     """Proposal-driven AVA test-set inference (no GT) -> a leaderboard CSV."""
     from mmengine.runner import Runner

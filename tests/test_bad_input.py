@@ -168,6 +168,7 @@ def poisoned_runner(tiny_synthetic, tmp_path, **hook):
     return Runner.from_cfg(cfg)
 
 
+@pytest.mark.slow
 def test_nan_inputs_stop_with_iteration_and_keys(tiny_synthetic, tmp_path):
     runner = poisoned_runner(tiny_synthetic, tmp_path)
     with pytest.raises(FloatingPointError,
@@ -175,6 +176,7 @@ def test_nan_inputs_stop_with_iteration_and_keys(tiny_synthetic, tmp_path):
         runner.train()
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_before_the_update(tiny_synthetic, tmp_path):
     runner = poisoned_runner(tiny_synthetic, tmp_path, check_inputs=False)
     with pytest.raises(FloatingPointError,

@@ -266,6 +266,7 @@ def test_runner_layout_loads_and_round_trips(tmp_path):
     assert got['param_schedulers'][0]['step_size'] == 2
 
 
+@pytest.mark.slow
 def test_a_trained_runner_checkpoint_loads(tiny_synthetic, tmp_path):
     """A checkpoint written by a real mmengine Runner (tools/train.py)."""
     from conftest import tiny_runner_config

@@ -480,6 +480,7 @@ def test_short_read_warning_on_a_truncated_mjpg_avi(tmp_path):
         f'{path}: only {n} of the 40 frames the container reports could be decoded')
 
 
+@pytest.mark.slow
 def test_non_finite_normalised_inputs_stop_training(tiny_synthetic, tmp_path):
     """uint8 frames cannot hold NaN; a zero std makes the normalised input inf."""
     from mmengine.runner import Runner

@@ -211,6 +211,7 @@ def test_ddp_wrapper_drops_device_ids_for_cpu_module():
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_process_cpu_training_matches_one_process(two_process_run,
                                                       tiny_synthetic, tmp_path):
     run2 = two_process_run
@@ -243,6 +244,7 @@ def test_two_process_cpu_training_matches_one_process(two_process_run,
         torch.testing.assert_close(w2['state_dict'][k], v, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_distributed_validation_gathers_every_sample_once(two_process_run):
     # 5 validation keyframes on 2 ranks (odd): the sampler pads rank 1 with a
     # duplicate, which the collection must drop again.
@@ -253,6 +255,7 @@ def test_distributed_validation_gathers_every_sample_once(two_process_run):
     assert 'mAP/overall' in two_process_run['log']
 
 
+@pytest.mark.slow
 def test_distributed_test_even_count_with_dist_test_sh(two_process_run, probe_dir):
     # tools/dist_test.sh on the 10 training keyframes (even) with --dump
     tmp = two_process_run['tmp']
@@ -275,6 +278,7 @@ def test_distributed_test_even_count_with_dist_test_sh(two_process_run, probe_di
 
 
 @pytest.mark.parametrize('how', ['exit', 'hang'])
+@pytest.mark.slow
 def test_a_dead_or_stuck_rank_fails_the_job(how, tiny_synthetic, probe_dir,
                                             tmp_path):
     """Rank 1 dies (os._exit) or stops responding after its first step.

@@ -70,6 +70,7 @@ def test_levels_mode_uses_backbone_stages():
         bad((stages[0], stages[1], torch.randn(1, 32, 4, 16, 16)))
 
 
+@pytest.mark.slow
 def test_motion_features_follow_the_content_shift():
     """A trained-free check of the wiring: the coarsest cost volume of a pair whose
     second slice is the first shifted by one cell peaks at that displacement."""
@@ -171,6 +172,7 @@ def test_stock_fastrcnn_loss_and_predict(cfg_path, fusion, clip_len):
     assert out[0].pred_instances.scores.shape == (2, 81)
 
 
+@pytest.mark.slow
 def test_runner_trains_one_epoch_and_evaluates(tiny_synthetic, tmp_path):
     root, meta = tiny_synthetic
     cfg = tiny_runner_config(root, meta, tmp_path / 'pwcneck', config=SYN_CFG, max_epochs=1)

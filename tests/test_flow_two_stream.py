@@ -175,6 +175,7 @@ class FlowStateRecorder(Hook):
         self.weights.append(bb.flow_net.encoder['level1'][0].weight.detach().clone())
 
 
+@pytest.mark.slow
 def test_runner_unfreezes_at_the_right_iteration_and_evaluates(tiny_synthetic, tmp_path):
     root, meta = tiny_synthetic
     work = tmp_path / 'two_stream'

@@ -227,6 +227,7 @@ def test_config_builds_and_runs_through_stock_fastrcnn():
     assert feat.shape == (1, model.neck.out_channels, 1, 8, 8)
 
 
+@pytest.mark.slow
 def test_trains_one_epoch_through_runner_and_evaluates(tiny_synthetic, tmp_path):
     root, meta = tiny_synthetic
     cfg = tiny_runner_config(root, meta, tmp_path / 'hst', config=CONFIG,

@@ -72,6 +72,7 @@ def run(cmd, cwd, env=None):
     return out
 
 
+@pytest.mark.slow
 def test_train_max_epochs_1_validates_then_test_show_dir(tiny_synthetic, tmp_path):
     """The file's schedule (15 epochs, validation at 15), overridden on the command
     line as a user would: trains 1 epoch, validates, then test --show-dir."""

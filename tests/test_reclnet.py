@@ -70,6 +70,7 @@ def test_frame_labels_from_iou():
     assert frame_labels_from_gt(boxes, frames, gt).tolist() == [1, 2, 1, 0]
 
 
+@pytest.mark.slow
 def test_fusion_variants():
     torch.manual_seed(0)
     x = {'rgb': torch.randn(3, 6, 10), 'flow': torch.randn(3, 6, 12)}
@@ -146,6 +147,7 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.mark.slow
 def test_runner_trains_reclnet_and_tubes_go_to_video_map(track_features, tmp_path, one_thread):
     from mmengine.runner import Runner
 

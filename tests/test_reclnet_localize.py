@@ -75,6 +75,7 @@ def by_hand(model, gt, feats, method):
 
 
 @pytest.mark.parametrize('method', ['threshold', 'viterbi'])
+@pytest.mark.slow
 def test_localize_cli_matches_the_steps_by_hand(trained, method, tmp_path):
     out_pkl, out_csv = str(tmp_path / 'tubes.pkl'), str(tmp_path / 'tubes.csv')
     res = subprocess.run(
@@ -102,6 +103,7 @@ def test_localize_cli_matches_the_steps_by_hand(trained, method, tmp_path):
     assert int(rows[0]['last_frame']) >= int(rows[0]['first_frame'])
 
 
+@pytest.mark.slow
 def test_localize_cli_bad_input_exit_2(trained, tmp_path):
     res = subprocess.run([sys.executable, TOOL, trained['cfg'], trained['ckpt'],
                           '--feature-dir', str(tmp_path / 'nowhere')], cwd=REPO,

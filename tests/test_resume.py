@@ -77,6 +77,7 @@ def losses(work):
 
 @pytest.mark.parametrize('num_workers,persistent', [(0, False), (2, True)],
                          ids=['workers0', 'workers2-persistent'])
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_reproduces_the_uninterrupted_run(
         tiny_synthetic, tmp_path, num_workers, persistent):
     """Killed in iteration 7 (mid epoch 2), resumed from iter_6.

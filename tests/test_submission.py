@@ -134,6 +134,7 @@ def test_cli_make_validate_and_eval_dump(tmp_path):
     assert osp.exists(tmp_path / 'res.json')
 
 
+@pytest.mark.slow
 def test_end_to_end_model_to_submission_to_evaluator(tiny_synthetic, tmp_path):
     """Trained-for-real model -> inference -> in-memory metric and submission CSV
     -> validator passes -> the CSV evaluated offline equals the in-memory metric."""

@@ -15,6 +15,7 @@ def run_main():
     return run.main
 
 
+@pytest.mark.slow
 def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     out = tmp_path / 'results'
     run_main(['--suite', 'v2', '--tiny', '--out', str(out)])

@@ -35,6 +35,7 @@ def tiny_config_file(tiny_synthetic, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_train_and_test_cli_with_dump(tiny_config_file, tmp_path):
     work = str(tmp_path / 'work')
     run([sys.executable, osp.join(REPO, 'tools', 'train.py'), tiny_config_file,
@@ -66,6 +67,7 @@ def test_train_and_test_cli_with_dump(tiny_config_file, tmp_path):
     assert osp.exists(osp.join(work, 'epoch_2.pth'))
 
 
+@pytest.mark.slow
 def test_mim_train_and_test_stadl_plugins(tiny_config_file, tmp_path):
     mim = osp.join(BIN, 'mim')
     work = str(tmp_path / 'mim_work')
@@ -78,6 +80,7 @@ def test_mim_train_and_test_stadl_plugins(tiny_config_file, tmp_path):
     assert 'mAP/overall' in res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_mim_train_mmaction_with_custom_imports(tiny_config_file, tmp_path):
     work = str(tmp_path / 'mmaction_work')
     run([osp.join(BIN, 'mim'), 'train', 'mmaction', tiny_config_file, '--gpus', '0',

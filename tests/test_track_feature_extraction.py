@@ -78,6 +78,7 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+@pytest.mark.slow
 def test_files_shapes_labels_and_direct_recomputation(trained):
     from mmaction.registry import MODELS
     from mmengine.registry import init_default_scope
@@ -143,6 +144,7 @@ def test_files_shapes_labels_and_direct_recomputation(trained):
                                    logits.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_resize_in_the_test_pipeline_scales_the_track_boxes(trained):
     # UCF101-24 configs resize in the test pipeline: boxes must follow the frames
     import mmcv
@@ -170,6 +172,7 @@ def test_resize_in_the_test_pipeline_scales_the_track_boxes(trained):
         tr['frames'], 16)[0]])  # the file keeps the original-resolution boxes
 
 
+@pytest.mark.slow
 def test_every_n_frames_steps_and_densify(trained):
     assert track_time_steps(np.arange(3, 12), 4).tolist() == [0, 4, 8]  # frames 3, 7, 11
     assert track_time_steps(np.arange(4, 6), 4).tolist() == [0]         # short: middle
@@ -192,6 +195,7 @@ def test_every_n_frames_steps_and_densify(trained):
     assert st.tolist() == [3] and db[0, :, 0].tolist() == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_and_redoes_interrupted(trained, tmp_path):
     ex = TrackFeatureExtractor(trained['config'], trained['ckpt'], batch_size=8)
     frames_root = osp.join(trained['root'], 'rawframes')
@@ -241,6 +245,7 @@ def test_resume_skips_finished_and_redoes_interrupted(trained, tmp_path):
     assert sorted(os.listdir(out)) == sorted(f'{v}.npz' for v in videos)
 
 
+@pytest.mark.slow
 def test_class_slash_video_names_write_subfolders(trained, tmp_path):
     # UCF101-24 names videos 'class/video' (frames in <root>/class/video/)
     ex = TrackFeatureExtractor(trained['config'], trained['ckpt'])
@@ -293,6 +298,7 @@ def test_paper_scale_configs_take_a_batch_of_100_windows(name, tiny_synthetic, t
     assert model(batch['inputs']).shape == (100, 20, cfg.model.num_classes + 1)
 
 
+@pytest.mark.slow
 def test_clear_errors(trained, tmp_path):
     ex = TrackFeatureExtractor(trained['config'], trained['ckpt'])
     v = sorted(trained['tracks'])[0]
@@ -312,6 +318,7 @@ def test_clear_errors(trained, tmp_path):
     assert rc == 2
 
 
+@pytest.mark.slow
 def test_flow_stream_of_a_two_stream_model(trained, tmp_path):
     root = trained['root']
     meta = {'timestamp_end': trained['cfg'].val_dataloader.dataset.timestamp_end}
@@ -338,6 +345,7 @@ def test_flow_stream_of_a_two_stream_model(trained, tmp_path):
     np.testing.assert_allclose(d['feat_rgb'][0, 0], ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_reclnet_trains_on_extracted_features_and_tubes_go_to_video_map(trained, tmp_path):
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -387,6 +395,7 @@ def test_reclnet_trains_on_extracted_features_and_tubes_go_to_video_map(trained,
     assert all(0 <= x <= 100 for x in res.values()), res
 
 
+@pytest.mark.slow
 def test_mim_train_on_reclnet_config(trained, tmp_path):
     work = str(tmp_path / 'mim_reclnet')
     opts = [f'{dl}.dataset.{k}={val}' for dl in ('train_dataloader', 'val_dataloader',

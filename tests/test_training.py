@@ -1,5 +1,6 @@
 """Real Runner training on tiny generated data: loss goes down, test gives AVA mAP,
 checkpoints save, load weights-only and resume on the pinned torch."""
+import pytest
 import glob
 import os.path as osp
 
@@ -21,6 +22,7 @@ def _losses(work_dir):
     return losses
 
 
+@pytest.mark.slow
 def test_train_loss_decreases_then_test_gives_ava_map(tiny_synthetic, tmp_path):
     root, meta = tiny_synthetic
     cfg = tiny_runner_config(root, meta, tmp_path / 'run', max_epochs=6, batch_size=4)
@@ -39,6 +41,7 @@ def test_train_loss_decreases_then_test_gives_ava_map(tiny_synthetic, tmp_path):
     assert ckpts
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_and_weights_only_load(tiny_synthetic, tmp_path):
     root, meta = tiny_synthetic
     work = tmp_path / 'resume'

@@ -80,6 +80,7 @@ def test_v2_config_loads_the_backbone_with_init_cfg(pretrained, tiny_v2, tmp_pat
     assert keys and all(torch.equal(mine[k], sd[k]) for k in keys)
 
 
+@pytest.mark.slow
 def test_tiny_detector_run_from_the_pretrained_backbone(pretrained, tiny_v2, tmp_path):
     from mmengine.runner import Runner
     _, man = pretrained

@@ -144,6 +144,7 @@ def test_neck_outputs_and_pluggable_motion_input():
         ConvALSTMNeck(8, attention='spatial')
 
 
+@pytest.mark.slow
 def test_neck_in_fastrcnn_trains_one_epoch_and_evaluates(tiny_synthetic, tmp_path):
     init_default_scope('mmaction')
     assert MMDET_MODELS.get('ConvALSTMNeck') is ConvALSTMNeck
@@ -197,6 +198,7 @@ def test_head_loss_is_per_frame_and_prediction_averages_time_and_clips():
         assert ds.frame_scores.shape == (5, 3)
 
 
+@pytest.mark.slow
 def test_recognizer_trains_on_video_labels_and_reports_accuracy(tiny_synthetic,
                                                                 tmp_path):
     from stadl_plugins.utils import set_data_root
