@@ -173,6 +173,7 @@ def _parse_decimal(buf, st, en, integer):
     k = np.zeros(n, np.int64)
     nd = np.zeros(n, np.int64)
     seen = np.zeros(n, bool)
+    dot_all = False  # every field has had its dot (at the same position)
     neg = buf[st] == 45
     for j in range(lmax):
         c = buf[st + j] if fixed else buf[np.minimum(st + j, top)]
@@ -180,9 +181,17 @@ def _parse_decimal(buf, st, en, integer):
         isd = d <= 9
         isdot = c == 46
         if fixed and isd.all():  # the common case: a digit in every field
-            m = m * 10 + d
+            np.multiply(m, 10, out=m)
+            np.add(m, d, out=m)
             nd += 1
-            k += seen
+            if dot_all:
+                k += 1
+            elif seen.any():
+                k += seen
+            continue
+        if fixed and isdot.all() and not dot_all and not seen.any():
+            seen[:] = True  # the dot at the same place in every field
+            dot_all = True
             continue
         if not fixed:
             v = j < ln

@@ -466,11 +466,12 @@ def _mmaction(gt, det, class_ids, excluded, iou_thr, row_order):
             _raise_invalid('detection', int(bad.sum()), names[d_kid[i]], int(lab[i]),
                            box32[i])
         # GT boxes of (keyframe, action) groups that have a detection
-        ncls0 = int(max(ids.max(initial=0), lab.max(initial=0))) + 1
-        det_codes = np.unique(d_kid * ncls0 + lab)
         g32 = g_box.astype(np.float32)
         gbad = (g32[:, 1] > g32[:, 3]) | (g32[:, 0] > g32[:, 2])
-        gbad &= np.isin(g_kid * ncls0 + g_lab, det_codes) & (srank[g_kid] >= 0)
+        if gbad.any():
+            ncls0 = int(max(ids.max(initial=0), lab.max(initial=0))) + 1
+            det_codes = np.unique(d_kid * ncls0 + lab)
+            gbad &= np.isin(g_kid * ncls0 + g_lab, det_codes) & (srank[g_kid] >= 0)
         if gbad.any():
             i = int(np.flatnonzero(gbad)[0])
             _raise_invalid('GT', int(gbad.sum()), names[g_kid[i]], int(g_lab[i]),
