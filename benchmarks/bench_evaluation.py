@@ -141,6 +141,7 @@ def evaluation_speed(quick: bool, out_dir: str) -> Section:
     from stadl_plugins.evaluation.functional import act_frame_ap, link_tubes, video_map
     from stadl_plugins.evaluation.submission import evaluate_submission
 
+    load_start = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     rows_out = []
     num_keys = 2000 if quick else 16000  # AVA v2.2 val: ~16k keyframes
@@ -260,6 +261,10 @@ def evaluation_speed(quick: bool, out_dir: str) -> Section:
         ['video-mAP at 6 thresholds + 3 ranges (24 thresholds)', 'stadl video_map',
          t_vm, '', vm['v_map@0.5']],
     ]
+    load = (f'Load average (1 min) {load_start:.1f} at the start and '
+            f'{os.getloadavg()[0]:.1f} at the end of this run on {os.cpu_count()} '
+            'cores: on a shared machine the seconds are noisy; the ratios compare '
+            'rows measured side by side.')
     return Section(
         'Evaluator speed: ours vs MMAction2 / ACT on the same predictions',
         'Wall time in seconds of one evaluation on generated AVA-like and '
@@ -270,7 +275,8 @@ def evaluation_speed(quick: bool, out_dir: str) -> Section:
         'of ours, the linking fast-kernel rows: median of 3 runs; ACT rows: median '
         'of 5 after a warm-up.',
         ['task', 'implementation', 'seconds', 'ratio', 'result'], rows_out,
-        notes=['The mmaction-protocol mAP equals the stock AVAMetric / ava_eval value '
+        notes=[load,
+               'The mmaction-protocol mAP equals the stock AVAMetric / ava_eval value '
                '(the CSV block asserts it; tests/test_frame_ap.py checks it on random '
                'predictions); the activitynet protocol differs by design (top-50 per '
                'keyframe, classes without detections count as 0).',
