@@ -277,7 +277,7 @@ def evaluation_speed(quick: bool, out_dir: str) -> Section:
         ['task', 'implementation', 'seconds', 'ratio', 'result'], rows_out,
         notes=[load,
                'The mmaction-protocol mAP equals the stock AVAMetric / ava_eval value '
-               '(the CSV block asserts it; tests/test_frame_ap.py checks it on random '
+               '(the CSV block asserts it; tests/evaluation/test_frame_ap.py checks it on random '
                'predictions); the activitynet protocol differs by design (top-50 per '
                'keyframe, classes without detections count as 0).',
                'CSV block: both sides read the same GT and detection CSVs (the file '
@@ -289,8 +289,8 @@ def evaluation_speed(quick: bool, out_dir: str) -> Section:
                '(ACT / MOC-Detector src/ACT.py) re-implemented in the benchmark; the '
                'benchmark asserts that both give the same frame-mAP (to 1e-6 points).',
                'Linking: the fast kernel and the numpy reference loop give identical '
-               'tubes (asserted here; tests/test_act_protocol.py, test_video_map.py '
+               'tubes (asserted here; tests/evaluation/test_act_protocol.py, test_video_map.py '
                'and test_evaluator_properties.py pin both styles). The stock linker '
                'assigns every box the score of the last detection (stale loop '
                'variable) and keeps NMS-suppressed boxes, so its tube count differs '
-               '(tests/test_video_map.py).'])
+               '(tests/evaluation/test_video_map.py).'])

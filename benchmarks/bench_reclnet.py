@@ -291,7 +291,7 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
                      f'20 frames, Adam lr 5e-3 wd 5e-4, {epochs} epochs (fusions '
                      f'{max(epochs // 3, 1)} on frozen streams), fc {fc}, M {mem} (paper: '
                      '1024, 256); plain PyTorch loop (the Runner path is tested in '
-                     'tests/test_reclnet.py). Tubes: median 25 + theta 0.1 (threshold) or '
+                     'tests/models/test_reclnet.py). Tubes: median 25 + theta 0.1 (threshold) or '
                      '2-state Viterbi (penalty 2), top-40 scores, ST-NMS 0.2. Mean ± std '
                      f'over seeds {list(seeds)} (new videos and features per seed).'),
         header=['model', 'features', 'localization', 'frame acc %'] +

@@ -9,7 +9,7 @@ off) and the outputs and gradients (inputs and parameters) are compared with the
 same module run on the CPU in float64: ``max|diff| <= tol * max|ref|`` per tensor.
 PWCNet with the regenerated sniklaus reference weights is compared with the
 reference fixtures (``../shared/data/reference_models``, the tolerance of
-``tests/test_reference_models.py``: 3e-5). Mixed precision: the same forward +
+``tests/models/test_reference_models.py``: 3e-5). Mixed precision: the same forward +
 backward under ``torch.autocast`` (float16 and bfloat16) must be finite and within a
 loose tolerance of the float64 reference. Speed (``--no-speed`` skips it): PWCNet
 ms/pair at 320x320 and 436x1024 (fp32, fp16 autocast), detector FPS (``predict``,
@@ -245,7 +245,7 @@ def check_modules(device, tiny, amp_dtypes):
 # ---------------------------------------------------- PWCNet vs the fixtures
 def reference_pwcnet():
     """PWCNet with the sniklaus reference weights regenerated from the key list
-    (the fill rule of tests/test_reference_models.py), strict load."""
+    (the fill rule of tests/models/test_reference_models.py), strict load."""
     sys.path.insert(0, os.path.join(REPO, 'tests'))
     import test_reference_models as trm
     from stadl_plugins.models.flow.pwcnet import PWCNet

@@ -1,7 +1,7 @@
 """Frame-mAP for AVA-format data (keyframe detections, multi-label boxes).
 
 Two protocols, chosen by ``protocol``. Each reproduces one reference evaluator
-number for number (``tests/test_ava_official.py`` checks both on
+number for number (``tests/evaluation/test_ava_official.py`` checks both on
 ``shared/data/eval_ava_official``); ``docs/evaluation.md`` has the rules side by side.
 
 ``'activitynet'`` -- the official ActivityNet evaluator, 2019 revision

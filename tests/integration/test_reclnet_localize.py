@@ -1,0 +1,115 @@
+"""tools/reclnet/localize.py: a trained RecLNet checkpoint + track feature files ->
+tubes (threshold and Viterbi) -> video-mAP, tubes pickle and CSV, with a progress
+bar; the same numbers as the steps written out by hand."""
+import csv
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from helpers import REPO
+
+from stadl_plugins.datasets.track_windows import make_synthetic_track_features, read_track_features
+
+CONFIG = osp.join(REPO, 'configs', 'reclnet', 'reclnet-gru_tracks_30e_synthetic-rgb.py')
+TOOL = osp.join(REPO, 'tools', 'reclnet', 'localize.py')
+EPOCHS = 10
+
+
+@pytest.fixture(scope='module')
+def trained(tiny_synthetic, tmp_path_factory):
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    root, _ = tiny_synthetic
+    gt_file = osp.join(root, 'annotations', 'synthetic_gt.pkl')
+    with open(gt_file, 'rb') as f:
+        gt = pickle.load(f)
+    tmp = tmp_path_factory.mktemp('reclnet_localize')
+    feats = str(tmp / 'features')
+    make_synthetic_track_features(gt, feats, dim=32, seed=0)
+    cfg = Config.fromfile(CONFIG)
+    for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[dl].dataset.feature_dir = feats
+        cfg[dl].dataset.gt_file = gt_file
+        cfg[dl].batch_size = 8
+    cfg.model.update(fc_channels=32, memory=16)
+    cfg.optim_wrapper.optimizer.lr = 5e-3
+    cfg.train_cfg.max_epochs = EPOCHS
+    cfg.train_cfg.val_begin = cfg.train_cfg.val_interval = EPOCHS
+    cfg.default_hooks.logger.interval = 50
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=EPOCHS)
+    cfg.work_dir = str(tmp / 'work')
+    cfg.randomness = dict(seed=0)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    finally:
+        torch.set_num_threads(n)
+    cfg_path = str(tmp / 'reclnet.py')
+    cfg.dump(cfg_path)
+    return dict(cfg=cfg_path, ckpt=osp.join(cfg.work_dir, f'epoch_{EPOCHS}.pth'), gt=gt,
+                gt_file=gt_file, feats=feats, model=runner.model, tmp=tmp)
+
+
+def by_hand(model, gt, feats, method):
+    """The steps the tool replaces."""
+    from stadl_plugins.evaluation.functional.video_ap import video_map
+    from stadl_plugins.localization.temporal import localize_tracks
+    videos = gt['test_videos'][0]
+    tubes = {}
+    for v in videos:
+        d = read_track_features(osp.join(feats, f'{v}.npz'), ('rgb',))
+        ln = d['lengths']
+        probs = model.score_tracks({'rgb': d['feat_rgb'].astype(np.float32)}, ln).numpy()
+        out = localize_tracks(probs[..., 1:], d['boxes'], ln, d['frames'][:, 0],
+                              [v] * len(ln), method=method)
+        for k, items in out.items():
+            tubes.setdefault(k, []).extend(items)
+    return tubes, video_map(gt, tubes, videos, thresholds=(0.2, 0.5), ranges=())
+
+
+@pytest.mark.parametrize('method', ['threshold', 'viterbi'])
+@pytest.mark.slow
+def test_localize_cli_matches_the_steps_by_hand(trained, method, tmp_path):
+    out_pkl, out_csv = str(tmp_path / 'tubes.pkl'), str(tmp_path / 'tubes.csv')
+    res = subprocess.run(
+        [sys.executable, TOOL, trained['cfg'], trained['ckpt'], '--method', method,
+         '--out', out_pkl, '--csv', out_csv], cwd=REPO, capture_output=True, text=True,
+        timeout=600, env=dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1'))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert 'tracks -> tubes' in res.stderr and 'video' in res.stderr   # progress bar
+    printed = dict(line.split(': ') for line in res.stdout.splitlines()
+                   if line.startswith('v_map@'))
+    tubes_ref, map_ref = by_hand(trained['model'], trained['gt'], trained['feats'], method)
+    assert set(printed) == {'v_map@0.2', 'v_map@0.5'}
+    for k, v in map_ref.items():
+        assert float(printed[k]) == pytest.approx(v, abs=0.006)
+    with open(out_pkl, 'rb') as f:
+        tubes = pickle.load(f)
+    assert set(tubes) == set(tubes_ref)
+    for k in tubes:
+        assert sorted(s for _, s, _ in tubes[k]) == pytest.approx(
+            sorted(s for _, s, _ in tubes_ref[k]))
+    with open(out_csv) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(len(v) for v in tubes.values()) > 0
+    assert rows[0]['name'] in trained['gt']['labels']
+    assert int(rows[0]['last_frame']) >= int(rows[0]['first_frame'])
+
+
+@pytest.mark.slow
+def test_localize_cli_bad_input_exit_2(trained, tmp_path):
+    res = subprocess.run([sys.executable, TOOL, trained['cfg'], trained['ckpt'],
+                          '--feature-dir', str(tmp_path / 'nowhere')], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and 'feature folder' in res.stderr
+    res = subprocess.run([sys.executable, TOOL, trained['cfg'], trained['ckpt'],
+                          '--videos', 'no_such_video', '--gt', 'none'], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and 'without features' in res.stderr

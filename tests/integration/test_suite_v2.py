@@ -1,0 +1,52 @@
+"""``python benchmarks/run.py --suite v2 --tiny``: every stage, summary shape, resume."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+from helpers import REPO
+
+
+@pytest.fixture(scope='module')
+def run_main():
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    import run
+    return run.main
+
+
+@pytest.mark.slow
+def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
+    out = tmp_path / 'results'
+    run_main(['--suite', 'v2', '--tiny', '--out', str(out)])
+    path = out / 'v2' / 'summary.json'
+    with open(path) as f:
+        s = json.load(f)
+    assert set(s) >= {'sanity', 'blocks'}
+    san = s['sanity']
+    assert isinstance(san['stock_frame_map'], float)
+    assert isinstance(san['random_frame_map'], float)
+    assert isinstance(san['val_map_std_over_data_seeds'], float)
+    from stadl_plugins.datasets.synthetic import V2_CLASSES
+    assert set(san['stock_class_ap']) == {n for _, n, _ in V2_CLASSES}
+    assert san['stock_seeds'] == 3
+    for block in s['blocks'].values():
+        assert 'rows' in block and block['claims']
+        for c in block['claims']:
+            assert set(c) >= {'claim', 'effect', 'ci95', 'verdict'}
+            assert c['verdict'] in ('reproduced', 'not reproduced', 'n.s.')
+            assert len(c['ci95']) == 2
+    assert s['meta']['complete'] and (out / 'v2' / 'report.md').is_file()
+    state = json.loads((out / 'v2' / 'state.json').read_text())
+    # resume: nothing is trained again
+    run_main(['--suite', 'v2', '--tiny', '--out', str(out)])
+    s2 = json.loads(path.read_text())
+    assert json.loads((out / 'v2' / 'state.json').read_text()) == state
+    assert s2['sanity'] == s['sanity']
+    assert s2['meta']['stage_seconds'].get('stock[(0, 0)]') is None
+    # a zero time budget starts nothing and says so
+    run_main(['--suite', 'v2', '--tiny', '--out', str(tmp_path / 'empty'),
+              '--time-budget', '0'])
+    s3 = json.loads((tmp_path / 'empty' / 'v2' / 'summary.json').read_text())
+    assert not s3['meta']['complete'] and s3['meta']['skipped']
+    assert s3['sanity'] == {} and s3['blocks'] == {}

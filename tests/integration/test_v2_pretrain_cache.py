@@ -1,0 +1,142 @@
+"""Benchmark v2 pretraining stage, the Pretrained loader and the feature-cache manifest."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import REPO
+from stadl_plugins.datasets.synthetic import (SyntheticV2Config, VideoConfigV2,
+                                              generate_synthetic_v2)
+
+V2_STOCK = osp.join(REPO, 'configs', 'synthetic_v2',
+                    'slowonly_r18-tiny_4x2x1_synthetic-v2-rgb.py')
+
+
+@pytest.fixture(scope='module')
+def tiny_v2(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('syn_v2'))
+    cfg = SyntheticV2Config(num_train=2, num_val=1,
+                            video=VideoConfigV2(min_seconds=8, max_seconds=8))
+    meta = generate_synthetic_v2(root, cfg, workers=1, progress=False)
+    return root, meta
+
+
+@pytest.fixture(scope='module')
+def pretrained(tiny_v2, tmp_path_factory):
+    from stadl_plugins.benchmark.pretrain import pretrain
+    root, _ = tiny_v2
+    out = str(tmp_path_factory.mktemp('pretrain'))
+    man = pretrain(root, out, max_iters=2, batch_size=2, num_workers=0)
+    return out, man
+
+
+def stock_v2_cfg(root, meta, checkpoint, work_dir):
+    from mmengine.config import Config
+
+    from stadl_plugins.utils import set_data_root
+    cfg = Config.fromfile(V2_STOCK)
+    set_data_root(cfg, root)
+    cfg.model.init_cfg.checkpoint = checkpoint
+    for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[dl].dataset.timestamp_end = meta['timestamp_end']
+        cfg[dl].num_workers = 0
+        cfg[dl].persistent_workers = False
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=10**6)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**6,
+                                        by_epoch=False)
+    cfg.log_processor = dict(by_epoch=False)
+    cfg.default_hooks.logger.interval = 1
+    cfg.work_dir = str(work_dir)
+    return cfg
+
+
+def test_pretraining_writes_an_mmengine_checkpoint_once(pretrained, tiny_v2):
+    from stadl_plugins.benchmark.pretrain import pretrain
+    out, man = pretrained
+    assert not man['cached'] and osp.isfile(man['checkpoint'])
+    ck = torch.load(man['checkpoint'], map_location='cpu', weights_only=False)
+    assert 'meta' in ck and any(k.startswith('backbone.') for k in ck['state_dict'])
+    again = pretrain(tiny_v2[0], out, max_iters=2, batch_size=2, num_workers=0)
+    assert again['cached'] and again['checkpoint_sha256'] == man['checkpoint_sha256']
+
+
+def test_v2_config_loads_the_backbone_with_init_cfg(pretrained, tiny_v2, tmp_path):
+    from mmengine.registry import init_default_scope
+    from mmaction.registry import MODELS
+    _, man = pretrained
+    cfg = stock_v2_cfg(*tiny_v2, man['checkpoint'], tmp_path)
+    assert cfg.model.init_cfg.type == 'Pretrained'
+    init_default_scope('mmaction')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    sd = torch.load(man['checkpoint'], map_location='cpu', weights_only=False)['state_dict']
+    mine = model.state_dict()
+    keys = [k for k in sd if k.startswith('backbone.')]
+    assert keys and all(torch.equal(mine[k], sd[k]) for k in keys)
+
+
+@pytest.mark.slow
+def test_tiny_detector_run_from_the_pretrained_backbone(pretrained, tiny_v2, tmp_path):
+    from mmengine.runner import Runner
+    _, man = pretrained
+    runner = Runner.from_cfg(stock_v2_cfg(*tiny_v2, man['checkpoint'], tmp_path))
+    runner.train()
+    assert runner.iter == 2
+
+
+def test_feature_cache_refuses_a_stale_manifest(pretrained, tiny_v2, tmp_path):
+    from stadl_plugins.benchmark.feature_cache import (StaleCacheError,
+                                                       build_feature_cache,
+                                                       load_feature_cache)
+    _, man = pretrained
+    root, meta = tiny_v2
+    cfg = stock_v2_cfg(root, meta, man['checkpoint'], tmp_path / 'w')
+    cfg.val_dataloader = dict(num_workers=0, dataset=cfg.train_dataloader.dataset.copy())
+    cfg.val_dataloader.dataset.pipeline = [
+        dict(type='SampleAVAFrames', clip_len=4, frame_interval=2, test_mode=True),
+        dict(type='RawFrameDecode'),
+        dict(type='FormatShape', input_format='NCTHW', collapse=True),
+        dict(type='PackActionInputs')]
+    ckpt = man['checkpoint']
+    cache_dir = str(tmp_path / 'cache')
+    built = build_feature_cache(cfg, ckpt, cache_dir, split='train', limit=3,
+                                progress=False)
+    cache = load_feature_cache(cache_dir, cfg, ckpt, 'train', limit=3)
+    assert cache.features.dtype == np.float16 and len(cache) == 3
+    assert cache.features.shape[1:3] == (64, 4)  # channels, time
+    assert cache.index[0]['key'].startswith('syn2_train_')
+    assert cache.index[0]['proposals'].shape[1] == 4
+    # a second build with the same inputs reuses it
+    assert build_feature_cache(cfg, ckpt, cache_dir, split='train', limit=3,
+                               progress=False) == built
+    # another checkpoint (same name, other bytes)
+    other = tmp_path / 'other' / osp.basename(ckpt)
+    other.parent.mkdir()
+    sd = torch.load(ckpt, map_location='cpu', weights_only=False)
+    sd['state_dict'] = {k: v + 1 if v.is_floating_point() else v
+                        for k, v in sd['state_dict'].items()}
+    torch.save(sd, other)
+    with pytest.raises(StaleCacheError, match='checkpoint_sha256'):
+        load_feature_cache(cache_dir, cfg, str(other), 'train', limit=3)
+    with pytest.raises(StaleCacheError, match='checkpoint_sha256'):
+        build_feature_cache(cfg, str(other), cache_dir, split='train', limit=3,
+                            progress=False)
+    # another backbone config / pipeline
+    cfg2 = cfg.copy()
+    cfg2.model.backbone.base_channels = 16
+    with pytest.raises(StaleCacheError, match='backbone_config'):
+        load_feature_cache(cache_dir, cfg2, ckpt, 'train', limit=3)
+    cfg3 = cfg.copy()
+    cfg3.val_dataloader.dataset.pipeline[0]['clip_len'] = 8
+    with pytest.raises(StaleCacheError, match='dataset_config'):
+        load_feature_cache(cache_dir, cfg3, ckpt, 'train', limit=3)
+    # an interrupted build (no manifest) is refused too
+    import os
+    os.remove(osp.join(cache_dir, 'manifest.json'))
+    with pytest.raises(StaleCacheError, match='incomplete'):
+        load_feature_cache(cache_dir, cfg, ckpt, 'train', limit=3)

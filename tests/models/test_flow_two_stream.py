@@ -1,0 +1,203 @@
+"""The integrated two-stream model: GT-flow loading, shared backbone, frozen flow
+subnet, flow loss through FlowFastRCNN, and the unfreeze hook in a real Runner."""
+import glob
+import json
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from helpers import REPO, tiny_runner_config
+from stadl_plugins.datasets.transforms import LoadFlowGT, compose_flows
+from stadl_plugins.datasets.transforms.flow_loading import pair_indices
+from stadl_plugins.models.backbones import FlowTwoStreamBackbone
+from stadl_plugins.models.detectors import FlowFastRCNN
+from stadl_plugins.models.flow.warp import flow_warp
+
+CFG = f'{REPO}/configs/synthetic/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
+
+
+def test_pair_indices():
+    assert pair_indices(3) == [(0, 1), (1, 2)]
+    assert pair_indices(8, 3, 2) == [(2, 4), (4, 6)]
+    assert pair_indices(4, 3, 1, 'outer') == [(1, 3)]
+    with pytest.raises(ValueError, match='do not fit'):
+        pair_indices(3, 3, 2)
+
+
+def test_compose_flows_chains_translations():
+    flows = np.zeros((4, 20, 30, 2), np.float32)
+    flows[..., 0] = 1.0                         # everything moves +1 px in x per frame
+    flows[2, ..., 1] = 2.0                      # and +2 px in y between frames 2 and 3
+    out = compose_flows(flows, 0, 4)
+    np.testing.assert_allclose(out[5:15, 5:20], np.broadcast_to([4.0, 2.0], (10, 15, 2)),
+                               atol=1e-5)
+    assert np.all(compose_flows(flows, 1, 1) == 0) or compose_flows(flows, 1, 1).shape == (20, 30, 2)
+
+
+def _results(root, vid, inds, flip=False):
+    import cv2
+    frames = [cv2.imread(osp.join(root, 'rawframes', vid, f'img_{i:05d}.jpg'))[..., ::-1]
+              for i in inds]
+    imgs = [np.ascontiguousarray(f[:, ::-1]) if flip else f for f in frames]
+    return dict(video_id=vid, frame_inds=np.array(inds), start_index=1,
+                img_shape=imgs[0].shape[:2], flip=flip, flip_direction='horizontal',
+                imgs=imgs)
+
+
+def test_load_flow_gt_matches_frames_and_follows_flip(tiny_synthetic):
+    root, meta = tiny_synthetic
+    vid = sorted(osp.basename(p)[:-4] for p in glob.glob(osp.join(root, 'flow', '*.npz')))[0]
+    load = LoadFlowGT(flow_prefix=osp.join(root, 'flow'))
+    res = load(_results(root, vid, [20, 21, 22]))
+    gt = res['gt_flow']
+    H, W = res['img_shape']
+    assert gt.shape == (2, 2, H, W) and gt.dtype == torch.float32
+    raw = np.load(osp.join(root, 'flow', f'{vid}.npz'))['flow']
+    # adjacent frames: exactly the stored flow of 0-based frame 19 (file img_00020)
+    torch.testing.assert_close(gt[0], torch.from_numpy(raw[19].astype(np.float32)).permute(2, 0, 1))
+    # on moving pixels, the GT warps the second frame of a pair back onto the first
+    errs, bases = [], []
+    for p, (a, b) in enumerate([(0, 1), (1, 2)]):
+        f1 = torch.from_numpy(res['imgs'][a].astype(np.float32)).permute(2, 0, 1)[None]
+        f2 = torch.from_numpy(res['imgs'][b].astype(np.float32)).permute(2, 0, 1)[None]
+        warped, mask = flow_warp(f2, gt[p:p + 1], return_mask=True)
+        moving = mask * (gt[p:p + 1].norm(dim=1, keepdim=True) >= 1.0)
+        errs.append(((warped - f1).abs().mean(1, keepdim=True) * moving).sum())
+        bases.append(((f2 - f1).abs().mean(1, keepdim=True) * moving).sum())
+    assert sum(bases) > 0 and sum(errs) < 0.6 * sum(bases)
+    # frames two apart: composed flows
+    wide = load(_results(root, vid, [20, 22, 24]))['gt_flow']
+    assert wide.shape == gt.shape and not torch.allclose(wide, gt)
+    flipped = load(_results(root, vid, [20, 21, 22], flip=True))['gt_flow']
+    torch.testing.assert_close(flipped[:, 0], -gt[:, 0].flip(-1))
+    torch.testing.assert_close(flipped[:, 1], gt[:, 1].flip(-1))
+
+
+def _build_model(fusion='concat', out_scale=-1):
+    from mmdet.registry import MODELS
+    init_default_scope('mmaction')
+    cfg = Config.fromfile(CFG).model
+    cfg.backbone.fusion = fusion
+    cfg.backbone.out_scale = out_scale
+    if fusion == 'stfp' and out_scale == 0:
+        cfg.roi_head.bbox_head.in_channels = 16
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def _sample(gt_flow=None, h=64, w=80):
+    from mmaction.structures import ActionDataSample
+    from mmengine.structures import InstanceData
+    s = ActionDataSample()
+    s.set_metainfo(dict(img_shape=(h, w), img_key='v,0901', video_id='v', timestamp=901))
+    boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
+    labels = torch.zeros(2, 81)
+    labels[0, 12] = labels[1, 14] = 1
+    s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
+    s.proposals = InstanceData(bboxes=boxes.clone())
+    if gt_flow is not None:
+        s.set_field(gt_flow, 'gt_flow')
+    return s
+
+
+@pytest.mark.parametrize('fusion,out_scale', [('concat', -1), ('sum', -1), ('average', -1),
+                                              ('stfp', 0)])
+def test_loss_and_predict_shared_backbone_frozen_then_unfrozen(fusion, out_scale):
+    torch.manual_seed(0)
+    model = _build_model(fusion, out_scale)
+    assert isinstance(model, FlowFastRCNN)
+    bb = model.backbone
+    assert isinstance(bb, FlowTwoStreamBackbone)
+    # ONE inner backbone serves both streams
+    inner = [m for m in model.modules() if type(m).__name__ == 'ResNet3dSlowOnly']
+    assert len(inner) == 1
+    assert all(not p.requires_grad for p in bb.flow_net.parameters())
+    inputs = [torch.randint(0, 255, (3, 3, 64, 80), dtype=torch.uint8) for _ in range(2)]
+    gts = [torch.randn(2, 2, 64, 80) for _ in range(2)]
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=[_sample(g) for g in gts]), True)
+    losses = model(**data, mode='loss')
+    assert 'flow_epe' in losses and 'loss_flow' not in losses          # frozen: no flow loss
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert all(p.grad is None for p in bb.flow_net.parameters())
+    assert bb.flow_fuse[0].weight.grad.abs().sum() > 0                 # the flow image learns
+    assert bb.last_flow.shape == (2, 2, 2, 64, 80)
+    bb.set_flow_trainable(True)
+    model.zero_grad()
+    data = model.data_preprocessor(                      # the RoI head consumed the proposals
+        dict(inputs=inputs, data_samples=[_sample(g) for g in gts]), True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['loss_flow'])
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert all(p.grad is not None for p in bb.flow_net.parameters())
+    # the flow stream matters: a different flow image changes the features
+    x = data['inputs']
+    with torch.no_grad():
+        bb.eval()
+        base = bb(x)
+        bb.flow_fuse[0].bias.add_(1.0)
+        assert not torch.allclose(bb(x), base)
+    model.eval()
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[_sample()]), False)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert out[0].pred_instances.scores.shape == (2, 81)
+
+
+def test_flow_loss_checks_gt_shape():
+    model = _build_model()
+    inputs = [torch.randint(0, 255, (3, 3, 64, 80), dtype=torch.uint8)]
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[_sample(torch.zeros(1, 2, 64, 80))]),
+                                   True)
+    with pytest.raises(ValueError, match='gt_flow'):
+        model(**data, mode='loss')
+
+
+class FlowStateRecorder(Hook):
+    """Records, before each iteration, whether the flow subnet trains and its weights."""
+
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.trainable, self.weights = [], []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        bb = runner.model.backbone
+        self.trainable.append(bb.flow_trainable)
+        self.weights.append(bb.flow_net.encoder['level1'][0].weight.detach().clone())
+
+
+@pytest.mark.slow
+def test_runner_unfreezes_at_the_right_iteration_and_evaluates(tiny_synthetic, tmp_path):
+    root, meta = tiny_synthetic
+    work = tmp_path / 'two_stream'
+    cfg = tiny_runner_config(root, meta, work, config=CFG, max_epochs=1, batch_size=2)
+    cfg.custom_hooks = [dict(type='FlowUnfreezeHook', unfreeze_iter=2)]
+    cfg.default_hooks.checkpoint.save_best = None
+    runner = Runner.from_cfg(cfg)
+    rec = FlowStateRecorder()
+    runner.register_hook(rec)
+    runner.train()
+    n = len(rec.trainable)
+    assert n >= 4
+    assert rec.trainable == [False, False] + [True] * (n - 2)
+    # weights do not move while frozen, and move once trained
+    assert torch.equal(rec.weights[0], rec.weights[1]) and torch.equal(rec.weights[1], rec.weights[2])
+    assert not torch.equal(rec.weights[2], rec.weights[-1])
+    logged = []
+    for path in glob.glob(str(work / '*' / 'vis_data' / 'scalars.json')):
+        with open(path) as f:
+            logged += [json.loads(line) for line in f]
+    assert all('flow_epe' in r for r in logged if 'loss' in r)
+    with_flow = [r for r in logged if 'loss_flow' in r]
+    assert with_flow and all(r['iter'] >= 3 for r in with_flow)       # logged iters are 1-based
+    metrics = runner.test()
+    assert 'mAP/overall' in metrics and math.isfinite(metrics['mAP/overall'])
