@@ -116,7 +116,7 @@ def gym_cut(tmp_path_factory):
 # --------------------------------------------------------------------- detection
 def test_hog_finds_the_players_on_gym_frames():
     frames, _ = read_frames(shared('videos', GYM), set(GYM_PEOPLE))
-    det = HOGPersonDetector()  # defaults: 2x upscale, margin >= 0.5
+    det = HOGPersonDetector()  # defaults: 640-px working size (1.5x), margin >= 0.5
     for idx, people in GYM_PEOPLE.items():
         boxes = det(frames[idx])
         assert boxes.shape[1] == 5 and len(boxes) >= 1, idx
@@ -132,6 +132,102 @@ def test_hog_at_native_scale_finds_nobody_on_the_closeup():
     det = HOGPersonDetector(upscale=1.0)
     for idx, frame in frames.items():
         assert len(det(frame)) == 0, idx
+
+
+class _RecordingDetector:
+    """A detector stub: records the frame shape it is given and returns fixed boxes
+    in that frame's pixels."""
+    name = 'stub'
+    keyframes_only = False
+    tracker_defaults = dict(min_hits=1)
+
+    def __init__(self, boxes):
+        self.boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
+        self.shapes = []
+
+    def __call__(self, frame, frame_index=0, timestamp=0.0):
+        self.shapes.append(frame.shape)
+        return None if frame_index < 0 else self.boxes.copy()
+
+
+def test_detection_scale_is_the_working_size_over_the_longest_side():
+    from stadl_plugins.apis.person_detectors import DEFAULT_DET_SIZE, detection_scale
+    assert DEFAULT_DET_SIZE == 640
+    assert detection_scale((1080, 1920, 3), 640) == pytest.approx(1 / 3)
+    assert detection_scale((1920, 1080, 3), 640) == pytest.approx(1 / 3)  # portrait
+    assert detection_scale((240, 426, 3), 640) == pytest.approx(640 / 426)
+    assert detection_scale((240, 426, 3), 0) == detection_scale((240, 426), None) == 1
+    assert detection_scale((1080, 1920), 640, upscale=2) == 2.0  # fixed factor wins
+    with pytest.raises(ValueError):
+        detection_scale((10, 10), -1)
+    with pytest.raises(ValueError):
+        detection_scale((10, 10), 640, upscale=0)
+
+
+def test_resized_detector_returns_full_resolution_boxes():
+    from stadl_plugins.apis.person_detectors import ResizedDetector
+    stub = _RecordingDetector([[64, 36, 128, 108, 0.9], [600, 300, 700, 400, 0.4]])
+    det = ResizedDetector(stub, work_size=640)
+    assert (det.name, det.keyframes_only, det.tracker_defaults) == \
+        ('stub', False, dict(min_hits=1))
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    boxes = det(frame, 0, 0.0)
+    assert stub.shapes == [(360, 640, 3)]  # the detector saw the downscaled frame
+    # x3 back to 1080p; the second box is clipped to the frame (W - 1, H - 1)
+    np.testing.assert_allclose(boxes, [[192, 108, 384, 324, 0.9],
+                                       [1800, 900, 1919, 1079, 0.4]], rtol=1e-6)
+    assert det(frame, -1, 0.0) is None  # "not run here" passes through
+    # a small frame is upscaled; odd sizes use the exact per-axis factors
+    stub.shapes.clear()
+    boxes = det(np.zeros((241, 427, 3), np.uint8))
+    (h, w, _), = stub.shapes
+    assert (w, h) == (640, round(241 * 640 / 427))
+    np.testing.assert_allclose(boxes[0, :4], [64 * 427 / w, 36 * 241 / h,
+                                              128 * 427 / w, 108 * 241 / h],
+                               rtol=1e-5)
+    # work_size 0: the frame as is
+    stub.shapes.clear()
+    np.testing.assert_allclose(ResizedDetector(stub, work_size=0)(frame)[0],
+                               [64, 36, 128, 108, 0.9])
+    assert stub.shapes == [(1080, 1920, 3)]
+
+
+def test_hog_maps_its_boxes_from_the_working_size(monkeypatch):
+    """HOGPersonDetector with detect_native stubbed: it sees the frame resized to
+    the working size and its boxes come back in full-resolution pixels."""
+    seen = []
+
+    def fake(self, img):
+        seen.append(img.shape)
+        return np.array([[100, 50, 164, 178, 1.2]], np.float32)
+
+    monkeypatch.setattr(HOGPersonDetector, 'detect_native', fake)
+    boxes = HOGPersonDetector()(np.zeros((1080, 1920, 3), np.uint8))
+    assert seen == [(360, 640, 3)]
+    np.testing.assert_allclose(boxes, [[300, 150, 492, 534, 1.2]], rtol=1e-6)
+    boxes = HOGPersonDetector(upscale=2)(np.zeros((240, 426, 3), np.uint8))
+    assert seen[-1] == (480, 852, 3)
+    np.testing.assert_allclose(boxes, [[50, 25, 82, 89, 1.2]], rtol=1e-6)
+
+
+def test_hog_on_a_1080p_frame_finds_the_players_in_full_resolution():
+    """Gym frame 0 upscaled to 1916x1080: the default working size (640) finds both
+    players, boxes in 1080p pixels; they are HOG's boxes on the 640-px frame x 3."""
+    from stadl_plugins.apis.person_detectors import resize_for_detection
+    frames, _ = read_frames(shared('videos', GYM), {0})
+    big = cv2.resize(frames[0], (1916, 1080), interpolation=cv2.INTER_CUBIC)
+    det = HOGPersonDetector()
+    boxes = det(big)
+    scale = np.array([1916 / 426, 1080 / 240] * 2, np.float32)
+    people = np.array(GYM_PEOPLE[0], np.float32) * scale
+    iou = box_iou(boxes[:, :4], people)
+    assert (iou.max(0) >= 0.5).all(), (boxes, iou)  # both players
+    assert (boxes[:, [0, 2]] <= 1915).all() and (boxes[:, [1, 3]] <= 1079).all()
+    small, sx, sy = resize_for_detection(big, 640 / 1916)
+    assert small.shape[:2] == (361, 640)
+    native = nms_boxes(det.detect_native(small), det.nms_iou)
+    expected = (native[:, :4] / [sx, sy, sx, sy]).clip(0, [1915, 1079] * 2)
+    np.testing.assert_allclose(boxes[:, :4], expected, rtol=1e-5)
 
 
 def test_box_iou_and_nms_against_naive():
@@ -387,6 +483,51 @@ def test_streaming_is_bounded_and_feeds_the_right_frames(tmp_path, tiny_checkpoi
     assert res.found_person and all(s[2] == 1 for s in sunk)
 
 
+def test_clips_are_downscaled_for_the_model_with_their_boxes(tmp_path,
+                                                            tiny_checkpoint):
+    """clip_size: the model gets frames with that short side and the boxes scaled
+    with them; 'auto' is 256 for a config whose test pipeline resizes nothing."""
+    from stadl_plugins.apis.inference import _clip_short_side
+    _, label_map = tiny_checkpoint
+    path = str(tmp_path / 'grey.avi')
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 30.0, (64, 48))
+    for i in range(40):
+        writer.write(np.full((48, 64, 3), 4 * i, np.uint8))
+    writer.release()
+
+    class Recording(STADInferencer):
+        seen = []
+
+        def predict(self, frames_rgb, boxes, meta=None):
+            self.seen.append(([f.shape for f in frames_rgb], boxes.copy()))
+            return super().predict(frames_rgb, boxes, meta)
+
+    inf = Recording(QUICKSTART_CONFIG, None, label_map=label_map)
+    assert _clip_short_side(inf, 'auto') == 256  # the synthetic pipeline: no resize
+    assert _clip_short_side(inf, None) == _clip_short_side(inf, 0) == 0
+    with pytest.raises(ValueError):
+        _clip_short_side(inf, 'big')
+    res = {}
+    for size in (0, 24):
+        Recording.seen.clear()
+        res[size] = detect_video(path, inf, FixedBoxDetector(), rate=1.0,
+                                 progress=False, clip_size=size)
+        shapes, boxes = Recording.seen[0]
+        if size:
+            assert set(shapes) == {(24, 32, 3)}
+            np.testing.assert_allclose(boxes, [[4, 3, 20, 20]])  # (8, 6, 40, 40) / 2
+        else:
+            assert set(shapes) == {(48, 64, 3)}
+            np.testing.assert_allclose(boxes, [[8, 6, 40, 40]])
+    # normalised output boxes do not depend on the model's frame size
+    np.testing.assert_allclose(res[24].keyframes[0].boxes, res[0].keyframes[0].boxes,
+                               atol=1e-6)
+    # 'auto' leaves these small frames alone (short side 48 < 256)
+    Recording.seen.clear()
+    detect_video(path, inf, FixedBoxDetector(), rate=1.0, progress=False)
+    assert set(Recording.seen[0][0]) == {(48, 64, 3)}
+
+
 # ---------------------------------------------------------------------- the CLI
 def test_demo_on_the_gym_clip(gym_cut, tiny_checkpoint, tmp_path, capsys):
     ckpt, label_map = tiny_checkpoint
@@ -463,6 +604,25 @@ def test_demo_says_when_nobody_is_found(tmp_path, tiny_checkpoint, capsys):
     assert 'NO PERSON FOUND' in out and 'found nobody in any of the 45 frames' in out
     assert read_frames(out_video, set())[1] == 45
     assert osp.isfile(out_csv) and read_ava_csv(out_csv, with_score=True) == []
+
+
+def test_demo_det_size_and_hog_upscale_exclude_each_other(gym_cut, tiny_checkpoint,
+                                                         tmp_path, capsys):
+    ckpt, label_map = tiny_checkpoint
+    demo = _load_demo_module()
+    args = demo.parse_args([gym_cut, QUICKSTART_CONFIG, ckpt])
+    det = demo.build_detector(args, 'x')
+    assert (det.work_size, det.upscale) == (640, None)  # the default policy
+    det = demo.build_detector(demo.parse_args(
+        [gym_cut, QUICKSTART_CONFIG, ckpt, '--det-size', '0']), 'x')
+    assert (det.work_size, det.upscale) == (0, None)
+    det = demo.build_detector(demo.parse_args(
+        [gym_cut, QUICKSTART_CONFIG, ckpt, '--hog-upscale', '2']), 'x')
+    assert det.upscale == 2.0
+    rc = demo.main([gym_cut, QUICKSTART_CONFIG, ckpt, '--det-size', '640',
+                    '--hog-upscale', '2', '--out-video', str(tmp_path / 'a.mp4'),
+                    '--no-progress'])
+    assert rc == 2 and 'not both' in capsys.readouterr().err
 
 
 def test_demo_rejects_unreadable_files(tmp_path, gym_cut, tiny_checkpoint, capsys):

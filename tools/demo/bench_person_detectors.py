@@ -5,9 +5,11 @@
     # frames and on the frames upscaled to 1080p (what a 1080p camera would give)
     python tools/demo/bench_person_detectors.py quality [--settings hog@2x hog:640 ...]
 
-    # wall time of tools/demo/stad_demo.py on 1080p copies of the clips,
-    # old default (--hog-upscale 2) and new default (--det-size 640) side by side
-    python tools/demo/bench_person_detectors.py speed [--frames 60] [--work-dir DIR]
+    # wall time of tools/demo/stad_demo.py on 1080p copies of the clips, the old
+    # defaults (--hog-upscale 2, model on full-resolution clips: --clip-size 0)
+    # and the new ones (--det-size 640 --clip-size auto) side by side
+    python tools/demo/bench_person_detectors.py speed [--frames 90] [--work-dir DIR] \
+        [--extra "NAME=ARGS" ...]
 
 A setting is ``hog@F`` (HOG on frames upscaled F times, the former default is
 ``hog@2``), ``hog:N`` (HOG on frames resized to longest side N px, ``hog:0``: native)
@@ -153,8 +155,8 @@ def make_checkpoint(work_dir: str):
     from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
 
     from mmaction.registry import MODELS
-    from stadl_plugins.datasets.ava_io import write_label_map
     import stadl_plugins  # noqa: F401
+    from stadl_plugins.datasets.ava_io import write_label_map
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(QUICKSTART).model)
@@ -171,9 +173,9 @@ def make_checkpoint(work_dir: str):
 def speed(args):
     os.makedirs(args.work_dir, exist_ok=True)
     ckpt, label_map = make_checkpoint(args.work_dir)
-    runs = [('old default', ['--hog-upscale', '2']),
-            ('new default', [])] + [(f'--det-size {n}', ['--det-size', str(n)])
-                                    for n in args.extra_sizes]
+    runs = [('old default', ['--hog-upscale', '2', '--clip-size', '0']),
+            ('new default', [])] + [(name, extra.split()) for name, extra in
+                                    (r.split('=', 1) for r in args.extra)]
     print('| video | frames | setting | wall s (demo, incl. model load) | '
           'processing s | x real time |')
     print('|---|---|---|---|---|---|')
@@ -198,7 +200,7 @@ def speed(args):
             n = int(line.split(': ')[-1].split(' frames')[0])
             fps = float(line.split(' frames at ')[1].split(' fps')[0])
             proc_s = float(line.rsplit(', ', 1)[1][:-2])
-            print(f'| {video} (1080p) | {n} | {name} {" ".join(extra)} | {wall:.1f} '
+            print(f'| {video} (1080p) | {n} | {name} `{" ".join(extra)}` | {wall:.1f} '
                   f'| {proc_s:.1f} | {proc_s / (n / fps):.2f} |', flush=True)
 
 
@@ -211,7 +213,8 @@ def main(argv=None):
     s = sub.add_parser('speed', help='demo wall time on 1080p copies')
     s.add_argument('--frames', type=int, default=60,
                    help='frames of each clip (the old default costs ~3 s a frame)')
-    s.add_argument('--extra-sizes', type=int, nargs='*', default=[])
+    s.add_argument('--extra', nargs='*', default=[], metavar='NAME=ARGS',
+                   help='more runs, e.g. "det-size 852=--det-size 852"')
     s.add_argument('--work-dir', default='/tmp/stad_demo_bench')
     args = p.parse_args(argv)
     quality(args) if args.cmd == 'quality' else speed(args)

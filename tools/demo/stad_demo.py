@@ -76,6 +76,10 @@ def parse_args(argv=None):
                    help='HOG: frames are resized to this longest side (px) before '
                    'detection, boxes mapped back to full resolution; 0 = native '
                    'size (default 640: 1080p is downscaled 3x; see docs/demo.md)')
+    p.add_argument('--clip-size', default='auto',
+                   help='short side (px) of the frames the STAD model gets; '
+                   '"auto": 256 when the config\'s test pipeline resizes nothing '
+                   '(the synthetic configs), else as decoded; 0: as decoded')
     p.add_argument('--hog-upscale', type=float, default=None,
                    help='HOG: a fixed resize factor instead of --det-size (its '
                    'window is 64x128 px; the former default was 2)')
@@ -125,13 +129,17 @@ def build_detector(args, video_id):
 
 
 class AnnotatedVideoWriter:
-    """Frame sink of :func:`detect_video`: draws and writes every frame."""
+    """Frame sink of :func:`detect_video`: draws and writes every frame.
+
+    Drawing and encoding run in a background thread (OpenCV releases the GIL), so
+    on a 2-core machine they overlap with decoding and person detection; at most
+    ``queue_size`` frames wait. :meth:`close` waits for all of them."""
 
     FOURCC = {'.mp4': 'mp4v', '.m4v': 'mp4v', '.mov': 'mp4v', '.avi': 'MJPG',
               '.mkv': 'MJPG'}
 
     def __init__(self, path: str, fps: float, class_names, score_thr: float,
-                 top_k: int):
+                 top_k: int, queue_size: int = 8):
         ext = osp.splitext(path)[1].lower()
         if ext not in self.FOURCC:
             raise ValueError(f'--out-video must end with one of '
@@ -140,11 +148,23 @@ class AnnotatedVideoWriter:
         self.class_names, self.score_thr, self.top_k = class_names, score_thr, top_k
         self.writer = None
         self.frames = 0
+        self.queue_size = queue_size
+        self._queue = None
+        self._thread = None
+        self._error = None
 
     def __call__(self, index, frame, track_ids, boxes, keyframe):
-        import cv2
+        if self.writer is None:
+            self._open(frame)
+        if self._error is not None:
+            raise self._error
+        self._queue.put((index, frame, track_ids, boxes, keyframe))
 
-        from stadl_plugins.visualization.boxes import draw_banner, draw_person_boxes
+    def _open(self, frame):
+        import queue
+        import threading
+
+        import cv2
         if self.writer is None:
             os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
             h, w = frame.shape[:2]
@@ -154,6 +174,24 @@ class AnnotatedVideoWriter:
             if not self.writer.isOpened():
                 raise OSError(f'cannot write {self.path} with codec {self.fourcc!r} '
                               '(this OpenCV build lacks the encoder?); try .avi')
+        self._queue = queue.Queue(self.queue_size)
+        self._thread = threading.Thread(target=self._work, daemon=True,
+                                        name='stad-demo-writer')
+        self._thread.start()
+
+    def _work(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._write(*item)
+                except Exception as exc:  # noqa: BLE001 - re-raised by the caller
+                    self._error = exc
+
+    def _write(self, index, frame, track_ids, boxes, keyframe):
+        from stadl_plugins.visualization.boxes import draw_banner, draw_person_boxes
         labels = {}
         if keyframe is not None:
             for row, tid in enumerate(keyframe.track_ids):
@@ -170,8 +208,14 @@ class AnnotatedVideoWriter:
         self.frames += 1
 
     def close(self):
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
         if self.writer is not None:
             self.writer.release()
+        if self._error is not None:
+            raise self._error
 
 
 class TubeCollector:
@@ -246,6 +290,8 @@ def main(argv=None):
         detector = build_detector(args, video_id)
         interval = (args.frame_interval if args.frame_interval == 'auto'
                     else int(args.frame_interval))
+        clip_size = args.clip_size if args.clip_size == 'auto' else int(
+            args.clip_size)
         inferencer = STADInferencer(args.config, args.checkpoint, device=args.device,
                                     label_map=args.label_map,
                                     frame_interval=interval)
@@ -271,7 +317,8 @@ def main(argv=None):
                               det_interval=args.det_interval,
                               tracker=IoUTracker(**tracker_cfg), video_id=video_id,
                               timestamp_offset=args.timestamp_offset,
-                              frame_sink=sink, progress=not args.no_progress)
+                              frame_sink=sink, progress=not args.no_progress,
+                              clip_size=clip_size)
     except (VideoReadError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
