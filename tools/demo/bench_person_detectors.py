@@ -13,7 +13,8 @@
 
 A setting is ``hog@F`` (HOG on frames upscaled F times, the former default is
 ``hog@2``), ``hog:N`` (HOG on frames resized to longest side N px, ``hog:0``: native)
-or ``mediapipe:N`` (see :mod:`stadl_plugins.apis.person_detectors`).
+or ``mmdet:CONFIG,CHECKPOINT`` (an MMDetection detector, person score >= 0.5, e.g.
+the RTMDet-tiny of docs/demo.md once downloaded).
 Matching: detections by decreasing score, each to the unmatched labelled person of
 highest IoU >= 0.5; a detection on an ``ignore`` box (IoU >= 0.5) counts neither
 way. The STAD model of ``speed`` is the quickstart config, freshly initialised (its
@@ -46,7 +47,11 @@ def build(setting: str):
         if arg.startswith('@'):
             return build_person_detector('hog', upscale=float(arg[1:]))
         return build_person_detector('hog', work_size=int(arg or 640))
-    return build_person_detector(kind, work_size=int(arg or 640))
+    if kind == 'mmdet':
+        config, checkpoint = arg.split(',')
+        return build_person_detector('mmdet', config=config, checkpoint=checkpoint,
+                                     score_thr=0.5)
+    raise ValueError(f'unknown setting {setting!r}')
 
 
 def match(det: np.ndarray, people, ignore, thr: float = 0.5):
