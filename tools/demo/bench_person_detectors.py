@@ -35,7 +35,9 @@ import numpy as np
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
 LABELS = osp.join(REPO, 'tests', 'data', 'person_keyframes.json')
-VIDEOS = osp.join(osp.dirname(REPO), 'shared', 'data', 'videos')
+VIDEOS = osp.join(os.environ.get('STADL_SHARED_DATA',
+                                  osp.join(osp.dirname(REPO), 'shared', 'data')),
+                  'videos')
 QUICKSTART = osp.join(REPO, 'configs', 'synthetic',
                       'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py')
 
