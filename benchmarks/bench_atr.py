@@ -145,10 +145,11 @@ def _rois(k):
 @benchmark('atr_overhead')
 def atr_overhead(quick: bool, out_dir: str) -> Section:
     """Forward time of AVARoIHead with ATR vs stock at AVA-like sizes."""
-    import stadl_plugins  # noqa: F401
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    import stadl_plugins  # noqa: F401
     x = torch.randn(1, 2048, 4, 16, 16)  # SlowOnly-R50 output for 4x256x256
     rois, metas = _rois(32), [dict(img_shape=(256, 256))]
     reps = 3 if quick else 10

@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 

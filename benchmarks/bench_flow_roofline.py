@@ -131,8 +131,7 @@ def _models():
 
 
 def _measure(name, net, shape, threads, reps):
-    from stadl_plugins.models.flow.correlation import (correlation,
-                                                       correlation_shift_loop)
+    from stadl_plugins.models.flow.correlation import correlation, correlation_shift_loop
     from stadl_plugins.models.flow.warp import flow_warp
     torch.set_num_threads(threads)
     B, H, W = shape

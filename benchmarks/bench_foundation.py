@@ -18,11 +18,11 @@ def quickstart_backbone(quick: bool, out_dir: str) -> Section:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import stadl_plugins  # noqa: F401
-    from mmaction.registry import MODELS
     init_default_scope('mmaction')
     base = Config.fromfile(f'{REPO}/configs/_base_/models/slowonly_r18_tiny.py')
     variants = [
@@ -72,8 +72,7 @@ def quickstart_backbone(quick: bool, out_dir: str) -> Section:
 @benchmark('synthetic_generation')
 def synthetic_generation(quick: bool, out_dir: str) -> Section:
     """Frames per second of the synthetic generator with 1 and 2 processes."""
-    from stadl_plugins.datasets.synthetic import (SyntheticConfig, VideoConfig,
-                                                  generate_synthetic)
+    from stadl_plugins.datasets.synthetic import SyntheticConfig, VideoConfig, generate_synthetic
     n = 2 if quick else 6
     rows, ref = [], None
     for workers in (1, 2):

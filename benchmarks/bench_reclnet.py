@@ -189,9 +189,11 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
 
     import torch
 
-    from stadl_plugins.datasets.track_windows import (TrackWindowDataset,
-                                                      make_synthetic_track_features,
-                                                      read_track_features)
+    from stadl_plugins.datasets.track_windows import (
+        TrackWindowDataset,
+        make_synthetic_track_features,
+        read_track_features,
+    )
     from stadl_plugins.evaluation.functional.video_ap import video_map
     from stadl_plugins.localization.temporal import localize_tracks
     from stadl_plugins.models.localizers.reclnet import RecLNet

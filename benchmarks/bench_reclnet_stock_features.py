@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from harness import Section, benchmark  # noqa: E402
+
 from stadl_plugins.safe_load import safe_pickle_load
 
 REPO = os.path.dirname(HERE)
@@ -69,11 +70,11 @@ def _run(quick: bool) -> Section:
     import torch
     from bench_reclnet import _train_model, per_frame_linear
 
+    from stadl_plugins.apis.track_features import densify_track_steps
     from stadl_plugins.datasets.track_windows import TrackWindowDataset
     from stadl_plugins.evaluation.functional.video_ap import video_map
     from stadl_plugins.localization.temporal import localize_tracks
     from stadl_plugins.models.localizers.reclnet import RecLNet
-    from stadl_plugins.apis.track_features import densify_track_steps
     if not os.path.isdir(FEATURES):
         raise FileNotFoundError(f'{FEATURES} missing: extract it first (module docstring)')
     with open(GT, 'rb') as f:

@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Section, benchmark, machine_line  # noqa: E402
+
 from stadl_plugins.safe_load import safe_pickle_load
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,8 +104,7 @@ def videolstm_recognition_localization(quick: bool, out_dir: str) -> Section:
 
     import numpy as np
 
-    from stadl_plugins.apis.attention_localization import (AttentionLocalizer,
-                                                           localize_videos)
+    from stadl_plugins.apis.attention_localization import AttentionLocalizer, localize_videos
     from stadl_plugins.evaluation.functional.video_ap import video_map
     epochs = 10 if quick else 30
     seeds = [0] if quick else [0, 1, 2]

@@ -21,10 +21,11 @@ REPO = os.path.dirname(HERE)
 
 
 def build(path: str, neck: dict | None = None, model: dict | None = None):
-    import stadl_plugins  # noqa: F401
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    import stadl_plugins  # noqa: F401
     init_default_scope('mmaction')
     cfg = Config.fromfile(path if os.path.isabs(path) else os.path.join(REPO, path))
     if neck:

@@ -248,6 +248,7 @@ def reference_pwcnet():
     (the fill rule of tests/models/test_reference_models.py), strict load."""
     sys.path.insert(0, os.path.join(REPO, 'tests'))
     import test_reference_models as trm
+
     from stadl_plugins.models.flow.pwcnet import PWCNet
     from stadl_plugins.models.flow.weight_converters import convert_pwcnet_state_dict
     sd, _ = trm.reference_state_dict('pwcnet_sniklaus_keys.json')
@@ -371,10 +372,11 @@ TINY_DETECTORS = [
 
 
 def _build_detector(path, size):
-    import stadl_plugins  # noqa: F401
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    import stadl_plugins  # noqa: F401
     init_default_scope('mmaction')
     if path.startswith('mmaction::'):
         import mmaction
@@ -417,7 +419,7 @@ def speed_detectors(device, detectors, size, reps, warmup):
             det = det.to(device).eval()
             x = torch.randn(1, 3, T, size, size, device=device)
 
-            def run():
+            def run(det=det):
                 with torch.no_grad():
                     det.predict(x, _proposals(size, device))
             peak_reset(device)

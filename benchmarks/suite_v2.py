@@ -187,12 +187,15 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
               data_root: str | None = None, progress: bool = True) -> dict:
     if device == 'cpu':
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
-    import stadl_plugins  # noqa: F401
     from tqdm import tqdm
 
-    from stadl_plugins.datasets.synthetic import (V2_CLASSES, V2_GROUPS,
-                                                  dataset_ready_v2,
-                                                  generate_synthetic_v2)
+    import stadl_plugins  # noqa: F401
+    from stadl_plugins.datasets.synthetic import (
+        V2_CLASSES,
+        V2_GROUPS,
+        dataset_ready_v2,
+        generate_synthetic_v2,
+    )
     from stadl_plugins.evaluation.bootstrap import paired_bootstrap, point_aps, rank_run
     t0 = time.time()
     p = plan(tiny, scale)

@@ -19,8 +19,16 @@ import mmaction.evaluation  # noqa: E402,F401  stock metrics
 import mmaction.models  # noqa: E402,F401  stock STAD heads (into mmdet registries)
 import mmdet.models  # noqa: E402,F401  FastRCNN, samplers, assigners
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
-from . import apis, localization, tracking, visualization  # noqa: E402,F401
+from . import (  # noqa: E402,F401  every plugin registers on import
+    apis,
+    datasets,
+    engine,
+    evaluation,
+    localization,
+    models,
+    tracking,
+    visualization,
+)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'compat']

@@ -204,9 +204,13 @@ def fix_multisports_numpy2() -> bool:
     return True
 
 
-from .safe_load import (UNSAFE_LOAD_ENV, CorruptCheckpointError,  # noqa: E402
-                        UnsafeCheckpointError, UnsafePickleError,
-                        load_checkpoint_file)
+from .safe_load import (  # noqa: E402,F401
+    UNSAFE_LOAD_ENV,
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    UnsafePickleError,
+    load_checkpoint_file,
+)
 
 
 def load_from_local(filename, map_location=None):

@@ -1,9 +1,15 @@
 """Shared fixtures: tiny generated datasets (helpers: tests/helpers.py)."""
 import pytest
+from helpers import (  # noqa: F401
+    QUICKSTART_CONFIG,
+    REPO,
+    SHARED_DATA,
+    shared,
+    tiny_runner_config,
+    tiny_synthetic_config,
+)
 
 import stadl_plugins  # noqa: F401  (fixes + registration before any test)
-from helpers import (QUICKSTART_CONFIG, REPO, SHARED_DATA, shared,  # noqa: F401
-                     tiny_runner_config, tiny_synthetic_config)
 
 
 @pytest.fixture(scope='session')

@@ -2,7 +2,7 @@
 # Install the whole stack into a project-local virtualenv (.venv), idempotently.
 #
 #   bash tools/install.sh          # runtime stack + this package (editable)
-#   bash tools/install.sh --test   # ... plus the test extras (pytest, hypothesis)
+#   bash tools/install.sh --test   # ... plus the test extras (pytest, hypothesis, ruff)
 #
 # CPU path (what this script does): torch 2.13.0 CPU wheel, mmcv 2.1.0 compiled
 # from source with its CPU ops (~8 min on 2 cores the first time; pip caches the
@@ -71,10 +71,10 @@ else
 fi
 
 if [[ $WANT_TEST == 1 ]]; then
-  if "$PY" -c "import pytest, hypothesis" 2>/dev/null; then
+  if "$PY" -c "import pytest, hypothesis" 2>/dev/null && [[ -x "$VENV/bin/ruff" ]]; then
     echo "[install] test extras already installed"
   else
-    "${PIP[@]}" pytest hypothesis
+    "${PIP[@]}" pytest hypothesis ruff
   fi
 fi
 echo "[install] done: $VENV"

@@ -1,10 +1,24 @@
 """High-level inference APIs used by the demo: STAD on raw video files."""
-from .inference import (KeyframeDetections, STADInferencer, VideoDetections,
-                        VideoFrames, VideoInfo, VideoReadError, detect_video,
-                        open_video)
-from .person_detectors import (HOGPersonDetector, IoUTracker, MMDetPersonDetector,
-                               PersonDetectorError, ProposalFilePersonDetector,
-                               box_iou, build_person_detector, nms_boxes)
+from .inference import (
+    KeyframeDetections,
+    STADInferencer,
+    VideoDetections,
+    VideoFrames,
+    VideoInfo,
+    VideoReadError,
+    detect_video,
+    open_video,
+)
+from .person_detectors import (
+    HOGPersonDetector,
+    IoUTracker,
+    MMDetPersonDetector,
+    PersonDetectorError,
+    ProposalFilePersonDetector,
+    box_iou,
+    build_person_detector,
+    nms_boxes,
+)
 
 __all__ = ['STADInferencer', 'detect_video', 'open_video', 'VideoFrames',
            'VideoInfo', 'VideoReadError', 'KeyframeDetections', 'VideoDetections',

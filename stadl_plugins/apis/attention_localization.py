@@ -44,11 +44,10 @@ class AttentionLocalizer:
     def __init__(self, config, checkpoint: str | None = None, device: str = 'cpu',
                  clip_len: int | None = None, frame_interval: int | None = None,
                  batch_size: int = 4):
+        from mmaction.registry import MODELS
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
-
-        from mmaction.registry import MODELS
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmaction'))
         head = cfg.model.get('cls_head', {})

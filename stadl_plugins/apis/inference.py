@@ -45,8 +45,8 @@ from typing import Callable
 
 import numpy as np
 
-from .person_detectors import IoUTracker
 from ..safe_load import safe_pickle_load
+from .person_detectors import IoUTracker
 
 #: Transforms that sample or decode frames; the inferencer feeds decoded frames
 #: itself and runs whatever follows them in the test pipeline.
@@ -234,11 +234,10 @@ class STADInferencer:
                  label_map: str | None = None, frame_interval='auto',
                  clip_len: int | None = None):
         import torch
+        from mmaction.registry import MODELS, TRANSFORMS
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
-
-        from mmaction.registry import MODELS, TRANSFORMS
 
         if isinstance(config, str):
             if not os.path.isfile(config):

@@ -70,9 +70,12 @@ import time
 
 import numpy as np
 
-from ..datasets.track_feature_io import (feature_file_is_complete,  # noqa: F401
-                                        pack_track_features, partial_path,
-                                        write_track_file)
+from ..datasets.track_feature_io import (  # noqa: F401
+    feature_file_is_complete,
+    pack_track_features,
+    partial_path,
+    write_track_file,
+)
 
 __all__ = ['TrackFeatureExtractor', 'track_time_steps', 'extract_track_features',
            'feature_file_is_complete', 'densify_track_steps', 'count_frames']

@@ -78,11 +78,10 @@ def build_feature_cache(cfg, checkpoint: str | None, cache_dir: str, split: str 
                         progress: bool = True, rebuild: bool = False) -> dict:
     """Extract and store the features (skipped if a matching cache exists)."""
     import torch
+    from mmaction.registry import DATASETS, MODELS
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
-
-    from mmaction.registry import DATASETS, MODELS
     cfg = _load_cfg(cfg)
     expected = cache_manifest(cfg, checkpoint, split)
     expected['limit'] = limit

@@ -18,8 +18,7 @@ import os
 import os.path as osp
 import shutil
 
-from .manifest import (StaleCacheError, check_manifest, digest, sha256_file,
-                       write_manifest)
+from .manifest import StaleCacheError, check_manifest, digest, sha256_file, write_manifest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'synthetic_v2',

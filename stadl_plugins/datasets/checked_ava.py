@@ -46,10 +46,20 @@ from mmengine.logging import MMLogger
 from stadl_plugins.registry import DATASETS
 
 from ..safe_load import safe_pickle_load
-from .ava_io import (AVAFormatError, check_proposals, img_key, read_ava_csv,
-                     read_excluded_csv, read_label_map)
-from .frame_check import (ava_clip_frame_indices, check_frame_files,
-                          default_cache_file, sample_ava_frames_spec)
+from .ava_io import (
+    AVAFormatError,
+    check_proposals,
+    img_key,
+    read_ava_csv,
+    read_excluded_csv,
+    read_label_map,
+)
+from .frame_check import (
+    ava_clip_frame_indices,
+    check_frame_files,
+    default_cache_file,
+    sample_ava_frames_spec,
+)
 
 SEVEN_COLUMNS = '7-column rows (no person_id): entity_id set to -1'
 NOT_IN_CUSTOM = 'rows whose action is not in custom_classes: dropped'

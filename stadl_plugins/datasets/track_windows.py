@@ -39,11 +39,15 @@ import numpy as np
 import torch
 from mmengine.dataset import BaseDataset
 
-from ..structures.bbox import pairwise_iou
 from ..registry import DATASETS
 from ..safe_load import safe_pickle_load
-from .track_feature_io import (check_track_arrays, pack_track_features,  # noqa: F401
-                               read_track_features, write_track_file)
+from ..structures.bbox import pairwise_iou
+from .track_feature_io import (  # noqa: F401
+    check_track_arrays,
+    pack_track_features,
+    read_track_features,
+    write_track_file,
+)
 
 __all__ = ['frame_labels_from_gt', 'write_track_features', 'read_track_features',
            'check_track_arrays',

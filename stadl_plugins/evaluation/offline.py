@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import torch
+
 from ..safe_load import safe_pickle_load
 
 

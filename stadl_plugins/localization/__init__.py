@@ -1,3 +1,5 @@
 """Temporal and attention-map localization (track scores -> segments, saliency -> boxes)."""
-from . import attention  # noqa: F401  attention maps -> boxes -> tube (VideoLSTM)
-from . import temporal  # noqa: F401  track scores -> sub-track tubes (RecLNet threshold / Viterbi)
+from . import (
+    attention,  # noqa: F401  attention maps -> boxes -> tube (VideoLSTM)
+    temporal,  # noqa: F401  track scores -> sub-track tubes (RecLNet threshold / Viterbi)
+)

@@ -59,8 +59,8 @@ from collections import defaultdict
 import numpy as np
 from scipy.ndimage import median_filter
 
-from stadl_plugins.structures.bbox import box_area
 from stadl_plugins.evaluation.functional.video_ap import tube_iou
+from stadl_plugins.structures.bbox import box_area
 
 __all__ = ['median_smooth', 'median_threshold_mask', 'threshold_segments', 'viterbi_segments',
            'topk_segment_means', 'st_iou_one_to_many', 'st_nms',

@@ -3,6 +3,14 @@
 ``detectors/`` (whole STAD detectors), ``localizers/`` (whole track models),
 ``track_heads/``; building blocks in ``flow/`` and ``recurrent/``.
 """
-from . import flow, recurrent  # noqa: F401  building blocks first
-from . import backbones, heads, necks, roi_heads, track_heads  # noqa: F401
-from . import detectors, localizers  # noqa: F401
+from . import (  # noqa: F401  importing registers every model plugin
+    backbones,
+    detectors,
+    flow,
+    heads,
+    localizers,
+    necks,
+    recurrent,
+    roi_heads,
+    track_heads,
+)

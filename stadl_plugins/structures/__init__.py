@@ -3,8 +3,7 @@
 ``bbox``: box areas, IoU, matching and NMS; ``flow_pairs``: the frame pairs of
 the two-stream flow model. Nothing here imports from the rest of the package.
 """
-from .bbox import (box_area, greedy_match, nms, paired_iou, pairwise_iou,
-                   remaining_match)
+from .bbox import box_area, greedy_match, nms, paired_iou, pairwise_iou, remaining_match
 from .flow_pairs import pair_indices
 
 __all__ = ['box_area', 'pairwise_iou', 'paired_iou', 'greedy_match',

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def box_area(boxes: np.ndarray, plus_one: bool = False) -> np.ndarray:
     """Areas of ``(..., 4)`` boxes ``x1, y1, x2, y2`` (``+1`` pixel when ``plus_one``)."""
     off = 1.0 if plus_one else 0.0

@@ -39,6 +39,7 @@ import pickle
 import numpy as np
 
 from stadl_plugins.structures.bbox import pairwise_iou
+
 from ..safe_load import safe_pickle_load
 
 __all__ = ['link_person_boxes', 'link_videos', 'save_tracks', 'load_tracks',

@@ -9,8 +9,15 @@ from .boxes import draw_banner, draw_person_boxes, track_color
 from .detection_hook import STADVisualizationHook
 from .flow import color_wheel, flow_to_color, flow_wheel_legend, write_flow_png
 from .image_grid import tile, write_png
-from .plots import (find_scalar_logs, load_scalars, plot_ap_bars, plot_pr_curves,
-                    plot_score_curves, plot_training_curves, true_segments)
+from .plots import (
+    find_scalar_logs,
+    load_scalars,
+    plot_ap_bars,
+    plot_pr_curves,
+    plot_score_curves,
+    plot_training_curves,
+    true_segments,
+)
 from .tubes import draw_tubes, save_tube_strip
 
 __all__ = ['flow_to_color', 'color_wheel', 'flow_wheel_legend', 'write_flow_png',

@@ -15,12 +15,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from helpers import QUICKSTART_CONFIG, REPO, shared
-from stadl_plugins.apis import (HOGPersonDetector, IoUTracker,
-                                ProposalFilePersonDetector, PersonDetectorError,
-                                STADInferencer, VideoReadError, box_iou, detect_video,
-                                nms_boxes)
+
+from stadl_plugins.apis import (
+    HOGPersonDetector,
+    IoUTracker,
+    PersonDetectorError,
+    ProposalFilePersonDetector,
+    STADInferencer,
+    VideoReadError,
+    box_iou,
+    detect_video,
+    nms_boxes,
+)
 from stadl_plugins.datasets.ava_io import read_ava_csv, write_label_map
 
 GYM = 'test_video_structuralize.mp4'
@@ -83,12 +90,11 @@ def tiny_checkpoint(tmp_path_factory):
     """A Runner-style checkpoint (state_dict + meta + message hub with a
     HistoryBuffer) of the quickstart model, freshly initialised, with a marker
     bias so that loading can be checked."""
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.logging import HistoryBuffer
     from mmengine.registry import init_default_scope
     from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
-
-    from mmaction.registry import MODELS
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(QUICKSTART_CONFIG).model)
@@ -387,11 +393,10 @@ test_dataloader = dict(dataset=dict(type='CocoDataset', pipeline=test_pipeline,
 
 @pytest.fixture(scope='module')
 def tiny_mmdet(tmp_path_factory):
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner.checkpoint import save_checkpoint
-
-    from mmdet.registry import MODELS
     root = tmp_path_factory.mktemp('mmdet')
     cfg_path = root / 'tiny_retinanet.py'
     cfg_path.write_text(TINY_MMDET_CONFIG)
@@ -407,6 +412,7 @@ def tiny_mmdet(tmp_path_factory):
 
 def test_mmdet_detector_keeps_the_person_class(tiny_mmdet, gym_cut):
     from mmdet.apis import inference_detector
+
     from stadl_plugins.apis import MMDetPersonDetector
     frame = read_frames(gym_cut, {0})[0][0]
     det = MMDetPersonDetector(*tiny_mmdet, score_thr=0.3)

@@ -13,14 +13,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO, tiny_runner_config
+
+from stadl_plugins.apis.track_features import (
+    TrackFeatureExtractor,
+    densify_track_steps,
+    extract_track_features,
+    track_time_steps,
+)
 from stadl_plugins.datasets.track_windows import TrackWindowDataset, read_track_features
 from stadl_plugins.tracking.linking import load_tracks
-from stadl_plugins.apis.track_features import (TrackFeatureExtractor,
-                                                   densify_track_steps,
-                                                   extract_track_features,
-                                                   track_time_steps)
 
 TOOL = osp.join(REPO, 'tools', 'reclnet', 'extract_track_features.py')
 RECLNET_CONFIG = osp.join(REPO, 'configs', 'reclnet', 'reclnet-gru_tracks_30e_synthetic-rgb.py')
@@ -270,10 +272,10 @@ def test_class_slash_video_names_write_subfolders(trained, tmp_path):
 def test_paper_scale_configs_take_a_batch_of_100_windows(name, tiny_synthetic, tmp_path,
                                                          one_thread_module):
     # 4096-d files in the documented format stand in for user-extracted FC7
+    from mmaction.registry import DATASETS, MODELS
     from mmengine.config import Config
     from mmengine.dataset import default_collate
     from mmengine.registry import init_default_scope
-    from mmaction.registry import DATASETS, MODELS
 
     from stadl_plugins.datasets.track_windows import make_synthetic_track_features
     root, _ = tiny_synthetic

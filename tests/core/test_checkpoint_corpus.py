@@ -8,7 +8,6 @@ hub / history buffers, optimizer and scheduler state, our converters' outputs,
 stock MMAction2 layout) loads. Damaged files name the file and never suggest
 switching safety off; ``--resume`` falls back to the newest intact checkpoint.
 """
-import io
 import json
 import os
 import os.path as osp
@@ -25,8 +24,11 @@ import pytest
 import torch
 
 from stadl_plugins import safe_load
-from stadl_plugins.safe_load import (CorruptCheckpointError, UnsafeCheckpointError,
-                                     load_checkpoint_file)
+from stadl_plugins.safe_load import (
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+)
 
 
 # ------------------------------------------------------------- a tiny assembler

@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 import torch
+from helpers import TESTS_DIR
 from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
-from helpers import TESTS_DIR
 from stadl_plugins import compat
 
 
@@ -68,8 +68,8 @@ def test_model_load_from_is_refused_too(malicious, monkeypatch):
 
 def test_normal_checkpoint_loads(tmp_path):
     model = torch.nn.Linear(3, 2)
-    from mmengine.logging.history_buffer import HistoryBuffer
     import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
     buf = HistoryBuffer()
     buf.update(1.0)
     path = str(tmp_path / 'ok.pth')

@@ -36,9 +36,8 @@ def test_plugin_swaps_into_stock_fastrcnn_by_one_type_line():
         assert MMDET_MODELS.get(name) is _ScaleNeck
         assert MMACTION_MODELS.get(name) is _ScaleNeck
         init_default_scope('mmaction')
-        from mmengine.config import Config
-
         from helpers import REPO
+        from mmengine.config import Config
         cfg = Config.fromfile(f'{REPO}/configs/_base_/models/slowonly_r18_tiny.py')
         cfg.model.neck = dict(type=name, scale=3.0)  # the one line
         model = MMDET_MODELS.build(cfg.model)

@@ -5,7 +5,6 @@ import pickle
 
 import numpy as np
 import pytest
-
 from helpers import REPO, tiny_runner_config
 
 ACT_CONFIG = osp.join(REPO, 'configs', 'synthetic',
@@ -113,7 +112,6 @@ def test_ava_test_dataset_writes_a_valid_submission(tiny_synthetic, tmp_path):
     """Proposal-driven AVA test-set inference (no GT) -> a leaderboard CSV."""
     from mmengine.runner import Runner
 
-    from helpers import QUICKSTART_CONFIG
     from stadl_plugins.evaluation import validate_ava_submission
     root, meta = tiny_synthetic
     cfg = tiny_runner_config(root, meta, tmp_path)

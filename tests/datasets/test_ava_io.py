@@ -1,9 +1,14 @@
 """AVA file readers: malformed input is an error naming the file and line."""
 import pytest
 
-from stadl_plugins.datasets.ava_io import (AVAFormatError, AVARow, read_ava_csv,
-                                           read_label_map, write_annotation_csv,
-                                           write_label_map)
+from stadl_plugins.datasets.ava_io import (
+    AVAFormatError,
+    AVARow,
+    read_ava_csv,
+    read_label_map,
+    write_annotation_csv,
+    write_label_map,
+)
 
 
 def test_round_trip(tmp_path):

@@ -11,10 +11,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_runner_config
 from mmaction.registry import DATASETS
 from mmengine.runner import Runner
-
-from helpers import tiny_runner_config
 
 from stadl_plugins.datasets.ava_io import AVAFormatError, read_ava_csv
 from stadl_plugins.registry import TRANSFORMS

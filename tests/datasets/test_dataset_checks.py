@@ -10,10 +10,9 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import REPO, tiny_runner_config
 from mmaction.registry import DATASETS
 from mmengine.registry import init_default_scope
-
-from helpers import REPO, tiny_runner_config
 
 from stadl_plugins.datasets.act_dataset import ACTFormatError
 from stadl_plugins.datasets.ava_io import AVAFormatError

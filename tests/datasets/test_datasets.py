@@ -1,10 +1,9 @@
 """Stock MMAction2 AVADataset + pipeline on generated data and on ../shared/data."""
 import numpy as np
-import pytest
+from helpers import QUICKSTART_CONFIG, shared
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from helpers import QUICKSTART_CONFIG, shared
 from stadl_plugins.utils import set_data_root
 
 

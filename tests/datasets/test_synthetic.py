@@ -7,13 +7,17 @@ import pickle
 
 import cv2
 import numpy as np
-import pytest
-
 from helpers import tiny_synthetic_config
+
 from stadl_plugins.datasets.ava_io import read_ava_csv, read_label_map
-from stadl_plugins.datasets.synthetic import (CLASS_IDS, SYNTHETIC_CLASSES,
-                                              SyntheticVideo, VideoConfig,
-                                              dataset_ready, generate_synthetic)
+from stadl_plugins.datasets.synthetic import (
+    CLASS_IDS,
+    SYNTHETIC_CLASSES,
+    SyntheticVideo,
+    VideoConfig,
+    dataset_ready,
+    generate_synthetic,
+)
 
 
 def tree_digest(root):

@@ -2,7 +2,6 @@
 import csv
 import glob
 import hashlib
-import json
 import os.path as osp
 import pickle
 from collections import Counter
@@ -12,10 +11,17 @@ import numpy as np
 import pytest
 
 from stadl_plugins.datasets.ava_io import read_ava_csv, read_label_map
-from stadl_plugins.datasets.synthetic import (MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS,
-                                              V2_CLASSES, SyntheticV2Config,
-                                              SyntheticVideoV2, VideoConfigV2,
-                                              dataset_ready_v2, generate_synthetic_v2)
+from stadl_plugins.datasets.synthetic import (
+    MOVEMENTS,
+    SHORT_ACTIONS,
+    V2_CLASS_IDS,
+    V2_CLASSES,
+    SyntheticV2Config,
+    SyntheticVideoV2,
+    VideoConfigV2,
+    dataset_ready_v2,
+    generate_synthetic_v2,
+)
 from stadl_plugins.datasets.synthetic.v2 import ORDER_PAIRS, listen_geometry
 
 
@@ -59,8 +65,9 @@ def test_default_sizes_and_v1_stays_the_cli_default():
     cfg = SyntheticV2Config()
     assert (cfg.num_train, cfg.num_val) == (240, 120)
     assert (cfg.video.min_seconds, cfg.video.max_seconds) == (30, 60)
-    from stadl_plugins.datasets.synthetic.__main__ import main
     import inspect
+
+    from stadl_plugins.datasets.synthetic.__main__ import main
     assert "default=1" in inspect.getsource(main)
 
 
@@ -251,8 +258,7 @@ def test_mannequins_are_never_annotated_nor_proposed():
 
 
 def test_recognition_dataset_reads_clips(tiny_v2):
-    from stadl_plugins.datasets.synthetic_recognition import (
-        SyntheticClipRecognitionDataset)
+    from stadl_plugins.datasets.synthetic_recognition import SyntheticClipRecognitionDataset
     root, _ = tiny_v2
     ds = SyntheticClipRecognitionDataset(
         ann_file=osp.join(root, 'annotations', 'recognition_train.csv'),

@@ -29,9 +29,8 @@ import textwrap
 
 import pytest
 import torch
-from mmengine.runner import Runner
-
 from helpers import REPO, tiny_runner_config
+from mmengine.runner import Runner
 
 BIN = osp.dirname(sys.executable)
 
@@ -166,8 +165,7 @@ def two_process_run(tiny_synthetic, probe_dir, tmp_path_factory):
 
 def test_compat_records_cpu_distributed():
     from stadl_plugins import compat
-    from stadl_plugins.engine.distributed import (cpu_backend,
-                                                  is_cpu_distributed_enabled)
+    from stadl_plugins.engine.distributed import cpu_backend, is_cpu_distributed_enabled
     assert is_cpu_distributed_enabled()
     assert 'cpu_distributed' in compat.APPLIED  # this machine has no CUDA
     assert cpu_backend('nccl') == 'gloo' and cpu_backend('gloo') == 'gloo'
@@ -178,8 +176,7 @@ def test_ddp_wrapper_drops_device_ids_for_cpu_module():
     # A single-process gloo group is enough to build the DDP wrapper exactly as
     # Runner.wrap_model does (device_ids=[LOCAL_RANK]).
     import torch.distributed as dist
-    from mmengine.model import MMDistributedDataParallel
-    from mmengine.model import BaseModel
+    from mmengine.model import BaseModel, MMDistributedDataParallel
     if dist.is_initialized():
         pytest.fail('a process group is already initialised in the test process')
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port()}',

@@ -15,10 +15,9 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO, tiny_runner_config
-from stadl_plugins.engine.exact_resume_hook import (capture_rng_state,
-                                                     restore_rng_state)
+
+from stadl_plugins.engine.exact_resume_hook import capture_rng_state, restore_rng_state
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 

@@ -12,10 +12,9 @@ import sys
 
 import numpy as np
 import pytest
-
 from helpers import shared
-from stadl_plugins.evaluation.functional import (act_frame_ap, link_tubes,
-                                                 video_map)
+
+from stadl_plugins.evaluation.functional import act_frame_ap, link_tubes, video_map
 from stadl_plugins.evaluation.functional import boxes as boxes_mod
 from stadl_plugins.evaluation.functional.average_precision import average_precision
 from stadl_plugins.structures.bbox import greedy_match

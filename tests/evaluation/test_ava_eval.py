@@ -1,6 +1,5 @@
 """MMAction2's frame-mAP works on this stack and reproduces its known value."""
 import pytest
-
 from helpers import shared
 
 

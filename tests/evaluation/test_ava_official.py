@@ -11,15 +11,19 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
-
 from helpers import REPO, shared
-from stadl_plugins.evaluation.functional.ava_frame_ap import (InvalidBoxError,
-                                                              ava_frame_ap,
-                                                              ava_frame_ap_flat,
-                                                              pair_iou)
-from stadl_plugins.evaluation.submission import (SubmissionError, evaluate_submission,
-                                                 read_ava_rows,
-                                                 validate_ava_submission)
+
+from stadl_plugins.evaluation.functional.ava_frame_ap import (
+    InvalidBoxError,
+    ava_frame_ap,
+    pair_iou,
+)
+from stadl_plugins.evaluation.submission import (
+    SubmissionError,
+    evaluate_submission,
+    read_ava_rows,
+    validate_ava_submission,
+)
 
 CASES = ['A1_exclusions_unmatched', 'A2_top50_cut', 'A3_invalid_boxes']
 
@@ -572,8 +576,7 @@ def test_validator_ends_with_a_count_per_kind(tmp_path):
 
 
 def test_fast_csv_reader_equals_the_checked_reader(tmp_path):
-    from stadl_plugins.evaluation.submission import (_read_ava_rows_checked,
-                                                     _read_ava_rows_fast)
+    from stadl_plugins.evaluation.submission import _read_ava_rows_checked, _read_ava_rows_fast
     paths = [p for c in CASES for p in _case(c)[:2]]
     gt_rows, det_rows, _ = _tied_case(0)
     _write(tmp_path / 'd.csv', det_rows, True)

@@ -3,13 +3,24 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stadl_plugins.evaluation.bootstrap import (RankedClass, RankedRun, counts_of,
-                                                format_cell, paired_bootstrap,
-                                                percentile_ci, point_aps, rank_run,
-                                                resample_weights, verdict, weighted_ap)
-from stadl_plugins.evaluation.functional.average_precision import (average_precision,
-                                                                   precision_recall)
+from stadl_plugins.evaluation.bootstrap import (
+    RankedClass,
+    RankedRun,
+    counts_of,
+    format_cell,
+    paired_bootstrap,
+    percentile_ci,
+    point_aps,
+    rank_run,
+    resample_weights,
+    verdict,
+    weighted_ap,
+)
 from stadl_plugins.evaluation.functional.ava_frame_ap import ava_frame_ap
+from stadl_plugins.evaluation.functional.average_precision import (
+    average_precision,
+    precision_recall,
+)
 
 
 def test_hand_computed_case():

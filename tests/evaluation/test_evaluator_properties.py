@@ -17,8 +17,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stadl_plugins.datasets.ava_io import (AVARow, write_annotation_csv,
-                                           write_detection_csv, write_label_map)
+from stadl_plugins.datasets.ava_io import (
+    AVARow,
+    write_annotation_csv,
+    write_detection_csv,
+    write_label_map,
+)
 from stadl_plugins.evaluation.functional.act_frame_ap import act_frame_ap
 from stadl_plugins.evaluation.functional.video_ap import video_ap
 

@@ -1,14 +1,11 @@
 """AVA frame-mAP: identical to MMAction2's AVAMetric/ava_eval, plus the ActivityNet
 protocol, per-class AP and the three AVA groups."""
-import contextlib
-import io
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
-
 from helpers import shared
+
 from stadl_plugins.datasets.ava_io import img_key, read_ava_csv
 from stadl_plugins.evaluation.functional import ava_frame_ap
 
@@ -69,9 +66,8 @@ def _random_samples(gt_path, rng, num_classes, n_extra_keys=3, dup_keys=False):
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_random_predictions_identical_to_stock_ava_metric(seed):
-    from mmaction.evaluation import AVAMetric
 
-    from stadl_plugins.evaluation import AVAFrameAPMetric, evaluate_samples
+    from stadl_plugins.evaluation import evaluate_samples
     d = shared('ava_sample')
     rng = np.random.default_rng(seed)
     label_file = f'{d}/action_list.txt'
@@ -120,8 +116,7 @@ def test_activitynet_protocol_differs_where_documented():
 
 
 def test_metric_writes_valid_submission(tmp_path):
-    from stadl_plugins.evaluation import (AVAFrameAPMetric, evaluate_samples,
-                                          validate_ava_submission)
+    from stadl_plugins.evaluation import evaluate_samples, validate_ava_submission
     d = shared('ava_sample')
     samples = _random_samples(f'{d}/ava_sample.csv', np.random.default_rng(0), 81)
     out = tmp_path / 'sub.csv'

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO
+
 from stadl_plugins.evaluation import fuse_predictions, fuse_scores
 
 

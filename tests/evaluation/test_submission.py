@@ -7,10 +7,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO, shared
-from stadl_plugins.evaluation import (SubmissionError, detection_rows,
-                                      validate_ava_submission, write_submission)
+
+from stadl_plugins.evaluation import (
+    SubmissionError,
+    detection_rows,
+    validate_ava_submission,
+    write_submission,
+)
 
 GOOD = 'vid_a,0902,0.1000,0.2000,0.5000,0.9000,12,0.873000\n'
 
@@ -138,9 +142,9 @@ def test_cli_make_validate_and_eval_dump(tmp_path):
 def test_end_to_end_model_to_submission_to_evaluator(tiny_synthetic, tmp_path):
     """Trained-for-real model -> inference -> in-memory metric and submission CSV
     -> validator passes -> the CSV evaluated offline equals the in-memory metric."""
+    from helpers import tiny_runner_config
     from mmengine.runner import Runner
 
-    from helpers import tiny_runner_config
     from stadl_plugins.evaluation.submission import evaluate_submission
     root, meta = tiny_synthetic
     cfg = tiny_runner_config(root, meta, tmp_path)

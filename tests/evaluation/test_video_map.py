@@ -2,12 +2,17 @@
 its two linking defects isolated, and the corrected numbers explained."""
 import numpy as np
 import pytest
+from helpers import shared
 from mmengine import load
 
-from helpers import shared
-from stadl_plugins.evaluation.functional import (act_frame_ap, link_tubes,
-                                                 link_video, split_videos, tube_iou,
-                                                 video_map)
+from stadl_plugins.evaluation.functional import (
+    act_frame_ap,
+    link_tubes,
+    link_video,
+    split_videos,
+    tube_iou,
+    video_map,
+)
 
 STOCK = {'frameAP': 83.6506, 'v_map@0.2': 37.5, 'v_map@0.5': 37.5,
          'v_map_0.10:0.90': 29.1667}

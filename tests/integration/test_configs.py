@@ -3,10 +3,9 @@ import glob
 import os.path as osp
 
 import pytest
+from helpers import REPO
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
-from helpers import REPO
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
                                       recursive=True) if '_base_' not in p)

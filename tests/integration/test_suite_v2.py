@@ -4,7 +4,6 @@ import os.path as osp
 import sys
 
 import pytest
-
 from helpers import REPO
 
 

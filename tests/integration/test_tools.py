@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import REPO, tiny_runner_config
 
 BIN = osp.dirname(sys.executable)

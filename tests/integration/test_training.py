@@ -1,13 +1,12 @@
 """Real Runner training on tiny generated data: loss goes down, test gives AVA mAP,
 checkpoints save, load weights-only and resume on the pinned torch."""
-import pytest
 import glob
 import os.path as osp
 
+import pytest
 import torch
-from mmengine.runner import Runner
-
 from helpers import tiny_runner_config
+from mmengine.runner import Runner
 
 
 def _losses(work_dir):

@@ -4,10 +4,9 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO
-from stadl_plugins.datasets.synthetic import (SyntheticV2Config, VideoConfigV2,
-                                              generate_synthetic_v2)
+
+from stadl_plugins.datasets.synthetic import SyntheticV2Config, VideoConfigV2, generate_synthetic_v2
 
 V2_STOCK = osp.join(REPO, 'configs', 'synthetic_v2',
                     'slowonly_r18-tiny_4x2x1_synthetic-v2-rgb.py')
@@ -66,8 +65,8 @@ def test_pretraining_writes_an_mmengine_checkpoint_once(pretrained, tiny_v2):
 
 
 def test_v2_config_loads_the_backbone_with_init_cfg(pretrained, tiny_v2, tmp_path):
-    from mmengine.registry import init_default_scope
     from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
     _, man = pretrained
     cfg = stock_v2_cfg(*tiny_v2, man['checkpoint'], tmp_path)
     assert cfg.model.init_cfg.type == 'Pretrained'
@@ -90,9 +89,11 @@ def test_tiny_detector_run_from_the_pretrained_backbone(pretrained, tiny_v2, tmp
 
 
 def test_feature_cache_refuses_a_stale_manifest(pretrained, tiny_v2, tmp_path):
-    from stadl_plugins.benchmark.feature_cache import (StaleCacheError,
-                                                       build_feature_cache,
-                                                       load_feature_cache)
+    from stadl_plugins.benchmark.feature_cache import (
+        StaleCacheError,
+        build_feature_cache,
+        load_feature_cache,
+    )
     _, man = pretrained
     root, meta = tiny_v2
     cfg = stock_v2_cfg(root, meta, man['checkpoint'], tmp_path / 'w')

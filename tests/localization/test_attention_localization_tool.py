@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import REPO  # noqa: E402
 from mmengine.config import Config
 
-from helpers import REPO  # noqa: E402
 REC_CONFIG = os.path.join(REPO, 'configs', 'synthetic',
                           'videolstm_r18-tiny_8x2x1-15e_synthetic-recognition-rgb.py')
 

@@ -3,9 +3,15 @@ import numpy as np
 import pytest
 
 from stadl_plugins.evaluation.functional.video_ap import tube_iou, video_map
-from stadl_plugins.localization.temporal import (localize_tracks, localize_tracks_naive,
-                                                 median_smooth, st_nms, threshold_segments,
-                                                 topk_segment_means, viterbi_segments)
+from stadl_plugins.localization.temporal import (
+    localize_tracks,
+    localize_tracks_naive,
+    median_smooth,
+    st_nms,
+    threshold_segments,
+    topk_segment_means,
+    viterbi_segments,
+)
 
 
 def _static_boxes(n, t, box=(10, 10, 30, 40)):

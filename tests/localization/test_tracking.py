@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 
 from stadl_plugins.structures.bbox import paired_iou
-from stadl_plugins.tracking.linking import (keyframe_proposals_to_frames, link_person_boxes,
-                                            load_tracks, save_tracks, tracks_to_arrays)
+from stadl_plugins.tracking.linking import (
+    keyframe_proposals_to_frames,
+    link_person_boxes,
+    load_tracks,
+    save_tracks,
+    tracks_to_arrays,
+)
 
 
 def test_hand_made_two_people_with_gap():

@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from stadl_plugins.localization.attention import (attention_to_saliency,
-                                                  attention_tube, link_boxes,
-                                                  saliency_to_boxes, smooth_boxes)
+from stadl_plugins.localization.attention import (
+    attention_to_saliency,
+    attention_tube,
+    link_boxes,
+    saliency_to_boxes,
+    smooth_boxes,
+)
 
 
 def test_known_box_from_a_hand_made_saliency_map():

@@ -3,10 +3,10 @@ import copy
 
 import pytest
 import torch
+from helpers import REPO
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from helpers import REPO
 from stadl_plugins.models.roi_heads import ATRHead, inside_box_mask
 
 

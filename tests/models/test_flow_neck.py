@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
+from helpers import REPO, tiny_runner_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from helpers import REPO, tiny_runner_config
 from stadl_plugins.models.flow.fusion import MotionAppearanceFusion, PyramidFusion
 from stadl_plugins.models.necks import PWCFlowNeck
 from stadl_plugins.models.necks.pwc_flow_neck import pairs_to_slices, resize_flow

@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from stadl_plugins.models.flow.correlation import (Correlation, correlation,
-                                                   correlation_shift_loop)
+from stadl_plugins.models.flow.correlation import Correlation, correlation, correlation_shift_loop
 from stadl_plugins.models.flow.warp import flow_warp
 
 

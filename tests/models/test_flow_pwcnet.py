@@ -5,12 +5,14 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers import REPO
+
 from stadl_plugins.models.flow.pwcnet import PWCNet, multi_level_epe
-from stadl_plugins.models.flow.weight_converters import (convert_pwcnet_state_dict,
-                                                         detect_layout,
-                                                         load_pwcnet_weights)
+from stadl_plugins.models.flow.weight_converters import (
+    convert_pwcnet_state_dict,
+    detect_layout,
+    load_pwcnet_weights,
+)
 
 TINY = dict(num_levels=4, output_level=2, channel_mult=0.25, max_displacement=2)
 

@@ -8,12 +8,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from helpers import REPO, tiny_runner_config
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from helpers import REPO, tiny_runner_config
 from stadl_plugins.datasets.transforms import LoadFlowGT, compose_flows
 from stadl_plugins.datasets.transforms.flow_loading import pair_indices
 from stadl_plugins.models.backbones import FlowTwoStreamBackbone

@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
+from helpers import REPO, tiny_runner_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from helpers import REPO, tiny_runner_config
 from stadl_plugins.models.necks import HSTLSTMNeck
 from stadl_plugins.registry import MMACTION_MODELS, MMDET_MODELS
 

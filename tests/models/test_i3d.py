@@ -6,12 +6,14 @@ import math
 
 import pytest
 import torch
-
 from helpers import REPO
+
 from stadl_plugins.models.backbones import InceptionI3D
-from stadl_plugins.models.backbones.i3d_weights import (convert_pytorch_i3d,
-                                                        load_i3d_checkpoint,
-                                                        to_pytorch_i3d)
+from stadl_plugins.models.backbones.i3d_weights import (
+    convert_pytorch_i3d,
+    load_i3d_checkpoint,
+    to_pytorch_i3d,
+)
 from stadl_plugins.models.backbones.inception_i3d import ENDPOINTS, same_padding
 from stadl_plugins.registry import MMACTION_MODELS, MMDET_MODELS
 

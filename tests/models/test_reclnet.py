@@ -5,13 +5,15 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO
 
 import stadl_plugins  # noqa: F401
-from stadl_plugins.datasets.track_windows import (TrackWindowDataset, frame_labels_from_gt,
-                                                  make_synthetic_track_features,
-                                                  read_track_features)
+from stadl_plugins.datasets.track_windows import (
+    TrackWindowDataset,
+    frame_labels_from_gt,
+    make_synthetic_track_features,
+    read_track_features,
+)
 from stadl_plugins.models.localizers.reclnet import RecLNet, RecLNetStream
 
 CONFIG = os.path.join(REPO, 'configs', 'reclnet',

@@ -5,9 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stadl_plugins.models.recurrent import (ConvALSTMCell, ConvLSTMCell,
-                                            PeepholeConvLSTMCell, spatial_softmax,
-                                            unroll)
+from stadl_plugins.models.recurrent import (
+    ConvALSTMCell,
+    ConvLSTMCell,
+    PeepholeConvLSTMCell,
+    spatial_softmax,
+    unroll,
+)
 
 GATES = ('i', 'f', 'c', 'o')  # fused order [i, f, g(=c candidate), o]
 

@@ -20,13 +20,15 @@ import zlib
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO, shared
+
 from stadl_plugins.models.backbones import InceptionI3D
 from stadl_plugins.models.backbones.i3d_weights import load_i3d_checkpoint
 from stadl_plugins.models.flow.pwcnet import PWCNet
-from stadl_plugins.models.flow.weight_converters import (convert_pwcnet_state_dict,
-                                                         load_pwcnet_weights)
+from stadl_plugins.models.flow.weight_converters import (
+    convert_pwcnet_state_dict,
+    load_pwcnet_weights,
+)
 
 TOL = {('pwcnet', torch.float32): 3e-5, ('i3d', torch.float32): 1e-5,
        ('pwcnet', torch.float64): 1e-6, ('i3d', torch.float64): 1e-6}
@@ -338,6 +340,7 @@ def test_every_documented_i3d_conversion_works_as_written(i3d_sources, tmp_path)
     ``model.backbone.pretrained=<out>`` (with or without ``--prefix backbone.``) and,
     for the ``--prefix backbone.`` file, ``load_from`` into a detector."""
     from mmengine.runner import load_checkpoint
+
     from stadl_plugins.models.backbones.i3d_weights import convert_pytorch_i3d
     from stadl_plugins.models.backbones.inception_i3d import ENDPOINTS
 

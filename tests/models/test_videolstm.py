@@ -5,12 +5,12 @@ trained on video labels and scored with AccMetric."""
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import REPO, tiny_runner_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.structures import LabelData  # noqa: F401  (data samples below)
 
-from helpers import REPO, tiny_runner_config
 from stadl_plugins.models.heads import VideoLSTMHead
 from stadl_plugins.models.necks import ConvALSTMNeck
 from stadl_plugins.models.recurrent import VideoLSTMCore, feature_difference, unroll

@@ -9,13 +9,22 @@ import pickle
 import cv2
 import numpy as np
 import pytest
-
 from helpers import REPO
-from stadl_plugins.visualization import (color_wheel, draw_tubes, flow_to_color,
-                                         overlay_maps, plot_ap_bars, plot_pr_curves,
-                                         plot_score_curves, plot_training_curves,
-                                         save_attention_grid, save_tube_strip,
-                                         true_segments, write_flow_png)
+
+from stadl_plugins.visualization import (
+    color_wheel,
+    draw_tubes,
+    flow_to_color,
+    overlay_maps,
+    plot_ap_bars,
+    plot_pr_curves,
+    plot_score_curves,
+    plot_training_curves,
+    save_attention_grid,
+    save_tube_strip,
+    true_segments,
+    write_flow_png,
+)
 
 
 def png_size(path):
@@ -208,7 +217,6 @@ def test_cli_subcommands(tmp_path, capsys):
 
     # flow from two images through a (tiny, random) PWC-Net config + checkpoint
     import torch
-
     from mmaction.registry import MODELS
     (tmp_path / 'pwc.py').write_text(
         "custom_imports = dict(imports=['stadl_plugins'], allow_failed_imports=False)\n"

@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import sys
+
 from stadl_plugins.safe_load import safe_pickle_load
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
@@ -42,8 +43,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from stadl_plugins.apis.attention_localization import (AttentionLocalizer,
-                                                           localize_videos)
+    from stadl_plugins.apis.attention_localization import AttentionLocalizer, localize_videos
     gt = None
     if args.gt:
         with open(args.gt, 'rb') as f:

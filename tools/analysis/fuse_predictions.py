@@ -17,8 +17,7 @@ import pickle
 import sys
 
 import stadl_plugins  # noqa: F401
-from stadl_plugins.evaluation import (evaluate_samples, fuse_predictions, load_dump,
-                                      write_ava_csv)
+from stadl_plugins.evaluation import evaluate_samples, fuse_predictions, load_dump, write_ava_csv
 from stadl_plugins.evaluation.fusion import MODES
 
 

@@ -40,6 +40,7 @@ import os
 import sys
 
 import numpy as np
+
 from stadl_plugins.safe_load import safe_pickle_load
 
 
@@ -93,10 +94,10 @@ def flow_from_images(images, config: str | None, checkpoint: str | None,
     """Flow ``(H, W, 2)`` from image A to image B with a PWC-Net config."""
     import cv2
     import torch
+    from mmaction.registry import MODELS
     from mmengine.config import Config
 
     import stadl_plugins  # noqa: F401
-    from mmaction.registry import MODELS
     if not config:
         raise ValueError('--images needs --config (a config whose model is a PWCNet)')
     imgs = []
@@ -244,8 +245,7 @@ def cmd_ap(args) -> str:
 
 
 def cmd_curves(args) -> str:
-    from stadl_plugins.visualization import (find_scalar_logs, load_scalars,
-                                             plot_training_curves)
+    from stadl_plugins.visualization import find_scalar_logs, load_scalars, plot_training_curves
     logs = find_scalar_logs(args.input)
     if not args.all_runs:
         logs = logs[-1:]

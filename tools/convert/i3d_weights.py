@@ -26,8 +26,7 @@ def main(argv=None):
                         help='3 (RGB) or 2 (flow); default: read from the checkpoint')
     args = parser.parse_args(argv)
 
-    from stadl_plugins.models.backbones.i3d_weights import (convert_pytorch_i3d,
-                                                            load_i3d_checkpoint)
+    from stadl_plugins.models.backbones.i3d_weights import convert_pytorch_i3d, load_i3d_checkpoint
     from stadl_plugins.models.backbones.inception_i3d import ENDPOINTS, InceptionI3D
     if args.up_to not in ENDPOINTS:
         parser.error(f'--up-to must be one of {ENDPOINTS}')

@@ -157,11 +157,11 @@ def make_video(src: str, dst: str, frames: int, height: int = 1080) -> str:
 
 def make_checkpoint(work_dir: str):
     import torch
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
 
-    from mmaction.registry import MODELS
     import stadl_plugins  # noqa: F401
     from stadl_plugins.datasets.ava_io import write_label_map
     init_default_scope('mmaction')

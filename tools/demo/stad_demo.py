@@ -273,9 +273,14 @@ def count_frames(path: str) -> int:
 
 def main(argv=None):
     args = parse_args(argv)
-    from stadl_plugins.apis import (IoUTracker, PersonDetectorError,
-                                    STADInferencer, VideoReadError, detect_video,
-                                    open_video)
+    from stadl_plugins.apis import (
+        IoUTracker,
+        PersonDetectorError,
+        STADInferencer,
+        VideoReadError,
+        detect_video,
+        open_video,
+    )
     from stadl_plugins.datasets.ava_io import write_detection_csv
     stem = osp.splitext(osp.basename(args.video))[0]
     out_video = args.out_video or osp.join('demo_out', f'{stem}_stad.mp4')

@@ -31,6 +31,7 @@ import json
 import os.path as osp
 import sys
 import time
+
 from stadl_plugins.safe_load import safe_pickle_load
 
 
@@ -92,9 +93,13 @@ def build_tracks(args, cfg, log) -> dict:
     """``{video: [track]}`` from --tracks, or linked from keyframe proposals."""
     import mmcv
 
-    from stadl_plugins.tracking.linking import (keyframe_proposals_to_frames,
-                                                link_videos, load_tracks, save_tracks)
     from stadl_plugins.apis.track_features import _dataset_filename_tmpl
+    from stadl_plugins.tracking.linking import (
+        keyframe_proposals_to_frames,
+        link_videos,
+        load_tracks,
+        save_tracks,
+    )
     if args.tracks:
         if not osp.isfile(args.tracks):
             raise FileNotFoundError(f'tracks file not found: {args.tracks}')
@@ -158,11 +163,10 @@ def build_tracks(args, cfg, log) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import stadl_plugins  # noqa: F401
     from mmengine.config import Config, DictAction
 
-    from stadl_plugins.apis.track_features import (TrackFeatureExtractor,
-                                                       extract_track_features)
+    import stadl_plugins  # noqa: F401
+    from stadl_plugins.apis.track_features import TrackFeatureExtractor, extract_track_features
 
     def log(msg):
         print(msg, file=sys.stderr)

@@ -125,10 +125,10 @@ def write_csv(path: str, tubes: dict, labels=None) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import stadl_plugins  # noqa: F401  (plugins, stack fixes)
     from mmengine.config import Config
     from tqdm import tqdm
 
+    import stadl_plugins  # noqa: F401  (plugins, stack fixes)
     from stadl_plugins.evaluation.functional.video_ap import video_map
     from stadl_plugins.localization.temporal import localize_tracks
     from stadl_plugins.safe_load import safe_pickle_load

@@ -13,8 +13,13 @@ import sys
 
 import stadl_plugins  # noqa: F401
 from stadl_plugins.datasets.ava_io import read_label_map
-from stadl_plugins.evaluation import (SubmissionError, detection_rows, load_dump,
-                                      validate_ava_submission, write_submission)
+from stadl_plugins.evaluation import (
+    SubmissionError,
+    detection_rows,
+    load_dump,
+    validate_ava_submission,
+    write_submission,
+)
 
 
 def parse_args(argv=None):

@@ -33,8 +33,14 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ..ava_io import (AVARow, img_key, write_annotation_csv, write_excluded_csv,
-                      write_label_map, write_proposals)
+from ..ava_io import (
+    AVARow,
+    img_key,
+    write_annotation_csv,
+    write_excluded_csv,
+    write_label_map,
+    write_proposals,
+)
 from .scene import CLASS_IDS, SYNTHETIC_CLASSES
 from .video import SyntheticVideo, VideoConfig, make_proposals
 

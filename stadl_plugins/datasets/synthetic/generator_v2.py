@@ -28,10 +28,15 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ..ava_io import (AVARow, img_key, write_annotation_csv, write_excluded_csv,
-                      write_label_map, write_proposals)
-from .v2 import (MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS, V2_CLASSES, SyntheticVideoV2,
-                 VideoConfigV2)
+from ..ava_io import (
+    AVARow,
+    img_key,
+    write_annotation_csv,
+    write_excluded_csv,
+    write_label_map,
+    write_proposals,
+)
+from .v2 import MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS, V2_CLASSES, SyntheticVideoV2, VideoConfigV2
 from .video import make_proposals
 
 FORMAT_VERSION_V2 = 'v2.1'

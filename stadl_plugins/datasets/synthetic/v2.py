@@ -32,9 +32,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .scene import (ActorFrame, ActorSpec, Pose, Texture, half_second_boundaries,
-                    paint_disc, paint_ellipse, paint_limb, paint_square,
-                    render_background, shift_pose)
+from .scene import (
+    ActorFrame,
+    ActorSpec,
+    Pose,
+    Texture,
+    half_second_boundaries,
+    paint_disc,
+    paint_ellipse,
+    paint_limb,
+    paint_square,
+    render_background,
+    shift_pose,
+)
 from .video import Annotation, _random_actor, box_iou
 
 #: (AVA-compatible id, name, v2 group). Groups: ``motion`` (inside the box),

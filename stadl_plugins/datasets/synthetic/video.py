@@ -6,14 +6,26 @@ it, which is what makes the whole dataset reproducible under multiprocessing.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .scene import (ActorSpec, ActorTrack, Pose, Segment, Texture, actor_margin,
-                    half_second_boundaries, paint_disc, paint_ellipse, paint_limb,
-                    paint_square, random_timeline, render_background, shift_pose)
+from .scene import (
+    ActorSpec,
+    ActorTrack,
+    Pose,
+    Segment,
+    Texture,
+    actor_margin,
+    half_second_boundaries,
+    paint_disc,
+    paint_ellipse,
+    paint_limb,
+    paint_square,
+    random_timeline,
+    render_background,
+    shift_pose,
+)
 
 
 @dataclass

@@ -31,10 +31,14 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .average_precision import (act_average_precision, act_percent_mean,
-                                average_precision, precision_recall)
-from . import boxes as _boxes
 from ...structures.bbox import greedy_match, paired_iou, remaining_match
+from . import boxes as _boxes
+from .average_precision import (
+    act_average_precision,
+    act_percent_mean,
+    average_precision,
+    precision_recall,
+)
 
 PROTOCOLS = ('act', 'multisports')
 

@@ -4,8 +4,7 @@
 tests can switch the ``+1`` pixel convention off to show that it matters. The
 names below are re-exported for code that imported them from here.
 """
-from ...structures.bbox import (box_area, greedy_match, paired_iou,  # noqa: F401
-                                pairwise_iou, remaining_match)
+from ...structures.bbox import box_area, greedy_match, paired_iou, pairwise_iou, remaining_match  # noqa: F401
 
 #: the ACT evaluator's convention: inclusive-pixel areas and intersections
 ACT_PLUS_ONE = True

@@ -25,11 +25,15 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ...structures.bbox import paired_iou
 from . import boxes as _boxes
 from .act_frame_ap import check_protocol
-from .average_precision import (act_average_precision, act_percent_mean,
-                                average_precision, precision_recall)
-from ...structures.bbox import paired_iou
+from .average_precision import (
+    act_average_precision,
+    act_percent_mean,
+    average_precision,
+    precision_recall,
+)
 
 #: ACT's ``nms3dt`` threshold applied before video-AP (``protocol='act'``)
 ACT_TUBE_NMS_THR = 0.3

@@ -14,8 +14,13 @@ from ...datasets.ava_io import img_key, read_ava_csv, read_label_map
 from ...registry import METRICS
 from ..functional.ava_frame_ap import ava_frame_ap_flat, csv_round
 from ..offline import as_numpy
-from ..submission import (detection_rows, read_ava_rows, read_excluded,
-                          validate_ava_submission, write_submission)
+from ..submission import (
+    detection_rows,
+    read_ava_rows,
+    read_excluded,
+    validate_ava_submission,
+    write_submission,
+)
 
 
 def _read_excluded(path):

@@ -51,7 +51,6 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from ...registry import MMDET_MODELS, register_model

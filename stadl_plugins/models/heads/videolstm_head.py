@@ -33,7 +33,6 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmaction.models.heads.base import BaseHead
 
 from ...registry import register_model

@@ -37,7 +37,6 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 State = tuple[torch.Tensor, torch.Tensor]
 
