@@ -7,6 +7,10 @@ _base_ = [
 ]
 
 max_epochs = 15
+# One validation, after the last epoch (tools/train.py). tools/quickstart.py skips it
+# and saves only the final checkpoint: its runner.test() right after evaluates the
+# same val split with the same weights (docs/synthetic_benchmark.md, "Where the
+# quickstart's time goes").
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=max_epochs,
     val_interval=max_epochs)
