@@ -246,7 +246,7 @@ def check_modules(device, tiny, amp_dtypes):
 def reference_pwcnet():
     """PWCNet with the sniklaus reference weights regenerated from the key list
     (the fill rule of tests/models/test_reference_models.py), strict load."""
-    sys.path.insert(0, os.path.join(REPO, 'tests'))
+    sys.path[:0] = [os.path.join(REPO, 'tests', 'models'), os.path.join(REPO, 'tests')]
     import test_reference_models as trm
 
     from stadl_plugins.models.flow.pwcnet import PWCNet
