@@ -11,8 +11,8 @@ import torch
 from harness import Section, benchmark, time_fn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STOCK = 'configs/synthetic/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'
-ATR = 'configs/synthetic/slowonly-atr_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+STOCK = 'configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+ATR = 'configs/atr/slowonly-atr_r18-tiny_4x2x1-15e_synthetic-rgb.py'
 OUTSIDE = ('carry', 'talk_to')                    # evidence outside the actor box
 INSIDE = ('spin', 'jump', 'stand', 'walk', 'wave')  # motion inside the box
 
@@ -168,7 +168,7 @@ def atr_overhead(quick: bool, out_dir: str) -> Section:
     # whole detector: SlowOnly-R50 backbone + head, 1 clip of 4x256x256
     init_default_scope('mmaction')
     cfg = Config.fromfile(os.path.join(
-        REPO, 'configs', 'ava',
+        REPO, 'configs', 'atr',
         'slowonly-atr_kinetics400-pretrained-r50_8xb16-4x16x1-20e_ava21-rgb.py'))
     cfg.model.init_cfg = None
     det_atr = MODELS.build(cfg.model).eval()

@@ -28,13 +28,12 @@ import numpy as np
 from harness import Section, benchmark
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYN = 'configs/synthetic/'
-STOCK4 = SYN + 'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'
-PWCNECK = SYN + 'slowonly-pwcneck_r18-tiny_4x2x1-15e_synthetic-rgb.py'
-TWO_STREAM = SYN + 'pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
-STOCK9 = SYN + 'slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py'
-HST = SYN + 'slowonly-hstlstm_r18-tiny_9x3x1-15e_synthetic-rgb.py'
-VLSTM = SYN + 'slowonly-videolstm_r18-tiny_8x2x1-15e_synthetic-rgb.py'
+STOCK4 = 'configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+PWCNECK = 'configs/pwc_flow/slowonly-pwcneck_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+TWO_STREAM = 'configs/pwc_flow/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
+STOCK9 = 'configs/baseline/slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py'
+HST = 'configs/hstlstm/slowonly-hstlstm_r18-tiny_9x3x1-15e_synthetic-rgb.py'
+VLSTM = 'configs/videolstm/slowonly-videolstm_r18-tiny_8x2x1-15e_synthetic-rgb.py'
 
 # (row name, short name, config, extra --cfg-options)
 FLOW_ROWS = [

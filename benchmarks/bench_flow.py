@@ -348,10 +348,9 @@ def flow_overhead(quick: bool, out_dir: str) -> Section:
     """Forward time / training memory: stock detector vs + PWCFlowNeck vs two-stream."""
     from detector_cost import HEADER, cost_rows
     from harness import machine_line
-    syn = 'configs/synthetic/'
-    stock = syn + 'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'
-    neck = syn + 'slowonly-pwcneck_r18-tiny_4x2x1-15e_synthetic-rgb.py'
-    two = syn + 'pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
+    stock = 'configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+    neck = 'configs/pwc_flow/slowonly-pwcneck_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+    two = 'configs/pwc_flow/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
     variants = [('stock SlowOnly FastRCNN', stock, {}, None)] + [
         (f'+ PWCFlowNeck {f}', neck, dict(fusion=f), None)
         for f in ('concat', 'sum', 'average', 'stfp')] + [

@@ -205,9 +205,8 @@ def _measure(name, net, shape, threads, reps):
 
 def _two_stream_over_stock(quick):
     from detector_cost import predict_times
-    syn = 'configs/synthetic/'
-    variants = [('stock', syn + 'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py', {}, None),
-                ('two-stream', syn + 'pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py',
+    variants = [('stock', 'configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py', {}, None),
+                ('two-stream', 'configs/pwc_flow/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py',
                  {}, None)]
     torch.set_num_threads(1)
     t = predict_times(variants, 3 if quick else 9)

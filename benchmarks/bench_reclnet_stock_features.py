@@ -3,7 +3,7 @@
 Needs the features extracted once (about 5 s per video on the shared 2-core CPU)::
 
     nice -n 10 .venv/bin/python tools/reclnet/extract_track_features.py \\
-        configs/synthetic/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py \\
+        configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py \\
         benchmarks/results/atr_runs/stock_s0/epoch_15.pth \\
         data/synthetic/track_features_stock \\
         --gt data/synthetic/annotations/synthetic_gt.pkl

@@ -16,9 +16,9 @@ from harness import Section, benchmark, machine_line  # noqa: E402
 from stadl_plugins.safe_load import safe_pickle_load
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STOCK9 = f'{REPO}/configs/synthetic/slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py'
-HST = f'{REPO}/configs/synthetic/slowonly-hstlstm_r18-tiny_9x3x1-15e_synthetic-rgb.py'
-VL = f'{REPO}/configs/synthetic/slowonly-videolstm_r18-tiny_8x2x1-15e_synthetic-rgb.py'
+STOCK9 = f'{REPO}/configs/baseline/slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py'
+HST = f'{REPO}/configs/hstlstm/slowonly-hstlstm_r18-tiny_9x3x1-15e_synthetic-rgb.py'
+VL = f'{REPO}/configs/videolstm/slowonly-videolstm_r18-tiny_8x2x1-15e_synthetic-rgb.py'
 
 
 def _variants():
@@ -60,7 +60,7 @@ if __name__ == '__main__':
 # ----------------------------------------------------------------------------------
 # VideoLSTM as a recognizer on video labels alone, and localization from its
 # attention (paper B Tables 1-2 and Sec. 4 / Fig. 4).
-RECOG = f'{REPO}/configs/synthetic/videolstm_r18-tiny_8x2x1-15e_synthetic-recognition-rgb.py'
+RECOG = f'{REPO}/configs/videolstm/videolstm_r18-tiny_8x2x1-15e_synthetic-recognition-rgb.py'
 RECOG_VARIANTS = [('ConvLSTM', 'none'), ('ConvALSTM (appearance attention)', 'appearance'),
                   ('VideoLSTM (motion attention)', 'motion')]
 
@@ -154,7 +154,7 @@ def videolstm_recognition_localization(quick: bool, out_dir: str) -> Section:
             'Recognizer3D (tiny SlowOnly-R18) + VideoLSTMHead trained on the synthetic '
             'videos labelled by their most frequent action '
             f'({epochs} epochs, RMSprop lr 1e-3 cosine, seeds {seeds}; '
-            '`python tools/train.py configs/synthetic/videolstm_r18-tiny_8x2x1-15e_'
+            '`python tools/train.py configs/videolstm/videolstm_r18-tiny_8x2x1-15e_'
             'synthetic-recognition-rgb.py --cfg-options model.cls_head.attention=X '
             f'randomness.seed=S train_cfg.max_epochs={epochs} ...`). Top-1 on the '
             f'{sum(counts.values())} val videos (3 clips each; majority class '

@@ -355,7 +355,7 @@ def speed_pwcnet(device, sizes, reps, warmup):
 
 AVA_DETECTORS = [
     ('two-stream (PWCNet + SlowOnly-R50)',
-     'configs/ava/pwc-two-stream_r50_4xb10-3x1x1-150k_ava21-rgb-320.py'),
+     'configs/pwc_flow/pwc-two-stream_r50_4xb10-3x1x1-150k_ava21-rgb-320.py'),
     ('stock SlowOnly-R50 4x16',
      'mmaction::detection/slowonly/slowonly_kinetics400-pretrained-r50_8xb16-4x16x1-20e_'
      'ava21-rgb.py'),
@@ -365,9 +365,9 @@ AVA_DETECTORS = [
 ]
 TINY_DETECTORS = [
     ('two-stream tiny (synthetic)',
-     'configs/synthetic/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'),
+     'configs/pwc_flow/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'),
     ('stock SlowOnly-R18 tiny (synthetic)',
-     'configs/synthetic/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'),
+     'configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py'),
 ]
 
 

@@ -9,7 +9,7 @@ parameters it was done with; a stage whose parameters changed runs again):
 3. ``cache``: frozen pretrained-backbone features of the val keyframe clips
    (``stadl_plugins.benchmark.feature_cache``; the head/neck blocks of later
    issues train on it);
-4. ``stock[d,s]``: the stock detector (``configs/synthetic_v2/slowonly_...``)
+4. ``stock[d,s]``: the stock detector (``configs/baseline/slowonly_..._synthetic-v2-rgb.py``)
    from the pretrained backbone, one run per training seed ``s`` on data seed 0
    and one per extra data seed; val detections saved;
 5. ``random[d]``: random scores on the same val proposals (the floor);
@@ -36,7 +36,7 @@ import numpy as np
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
-STOCK_CONFIG = osp.join(REPO, 'configs', 'synthetic_v2',
+STOCK_CONFIG = osp.join(REPO, 'configs', 'baseline',
                         'slowonly_r18-tiny_4x2x1_synthetic-v2-rgb.py')
 #: the sanity bars of issue 19 (printed, never asserted in unit tests)
 BARS = dict(motion_class_ap=0.5, stock_frame_map=0.7, val_map_std_over_data_seeds=0.01)

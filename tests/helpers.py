@@ -10,7 +10,7 @@ TESTS_DIR = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(TESTS_DIR)
 SHARED_DATA = os.environ.get('STADL_SHARED_DATA',
                              osp.join(osp.dirname(REPO), 'shared', 'data'))
-QUICKSTART_CONFIG = osp.join(REPO, 'configs', 'synthetic',
+QUICKSTART_CONFIG = osp.join(REPO, 'configs', 'baseline',
                              'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py')
 
 

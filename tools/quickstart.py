@@ -30,7 +30,7 @@ from stadl_plugins.evaluation import evaluate_samples, load_dump
 from stadl_plugins.utils import set_data_root
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(ROOT, 'configs', 'synthetic',
+DEFAULT_CONFIG = osp.join(ROOT, 'configs', 'baseline',
                           'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py')
 
 

@@ -1,10 +1,10 @@
 # RecLNet on UCF101-24 on the RoI features of this toolbox's own detector instead of
 # Fast R-CNN FC7: the SlowOnly-R50 of
-# configs/ucf24/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_ucf24-rgb.py,
+# configs/baseline/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_ucf24-rgb.py,
 # whose bbox head classifies a 2048-d pooled RoI feature (the fc_cls input that
 # tools/reclnet/extract_track_features.py writes as feat_rgb). Extract with e.g.
 #   python tools/reclnet/extract_track_features.py \
-#       configs/ucf24/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_ucf24-rgb.py \
+#       configs/baseline/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_ucf24-rgb.py \
 #       work_dirs/<that run>/epoch_10.pth data/ucf24/track_features/slowonly_r50 \
 #       --proposals data/ucf24/proposals_train.pkl data/ucf24/proposals_test.pkl \
 #       --gt data/ucf24/UCF101v2-GT.pkl --every 1 --float16 --device cuda

@@ -1,9 +1,9 @@
 # RecLNet on the synthetic benchmark on REAL detector features: the 64-d RoI
 # feature (fc_cls input) of the stock quickstart detector
-# (configs/synthetic/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py) along tracks
+# (configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py) along tracks
 # linked from the benchmark's keyframe proposals, extracted with
 #   python tools/reclnet/extract_track_features.py \
-#       configs/synthetic/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py \
+#       configs/baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py \
 #       work_dirs/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb/epoch_15.pth \
 #       data/synthetic/track_features_stock --gt data/synthetic/annotations/synthetic_gt.pkl
 _base_ = ['./reclnet-gru_tracks_30e_synthetic-rgb.py']

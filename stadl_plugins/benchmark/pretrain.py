@@ -4,7 +4,7 @@
         [--out work_dirs/synthetic_v2/pretrain] [--seed 0] [--max-iters 3000]
 
 trains the tiny SlowOnly-R18 backbone on actor-centred movement clips of the
-**train** videos (``configs/synthetic_v2/pretrain_r18-tiny_actor-clips_synthetic-v2.py``)
+**train** videos (``configs/baseline/pretrain_r18-tiny_actor-clips_synthetic-v2.py``)
 and writes ``<out>/backbone_pretrained.pth`` -- an mmengine checkpoint
 (``state_dict`` with ``backbone.*`` and ``cls_head.*`` keys, ``meta``) that every
 v2 detector config loads with ``init_cfg=dict(type='Pretrained', checkpoint=...)``
@@ -21,7 +21,7 @@ import shutil
 from .manifest import StaleCacheError, check_manifest, digest, sha256_file, write_manifest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CONFIG = osp.join(REPO, 'configs', 'synthetic_v2',
+DEFAULT_CONFIG = osp.join(REPO, 'configs', 'baseline',
                           'pretrain_r18-tiny_actor-clips_synthetic-v2.py')
 CHECKPOINT_NAME = 'backbone_pretrained.pth'
 

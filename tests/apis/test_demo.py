@@ -332,8 +332,9 @@ def _stad_configs():
     HST-LSTM, VideoLSTM, the ACT-format variant...), whoever added it; the clip
     recognition configs are not STAD models."""
     import glob
-    return [p for p in sorted(glob.glob(osp.join(REPO, 'configs', 'synthetic', '*.py')))
-            if 'recognition' not in osp.basename(p)]
+    return [p for p in sorted(glob.glob(osp.join(REPO, 'configs', '*', '*synthetic*.py')))
+            if 'recognition' not in osp.basename(p) and 'synthetic-v2' not in p
+            and 'pretrain' not in osp.basename(p) and '/reclnet/' not in p]
 
 
 @pytest.mark.parametrize('config', _stad_configs(), ids=osp.basename)

@@ -26,7 +26,7 @@ from stadl_plugins.tracking.linking import load_tracks
 
 TOOL = osp.join(REPO, 'tools', 'reclnet', 'extract_track_features.py')
 RECLNET_CONFIG = osp.join(REPO, 'configs', 'reclnet', 'reclnet-gru_tracks_30e_synthetic-rgb.py')
-PWC_CONFIG = osp.join(REPO, 'configs', 'synthetic',
+PWC_CONFIG = osp.join(REPO, 'configs', 'pwc_flow',
                       'pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py')
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import REPO, tiny_runner_config
 
-ACT_CONFIG = osp.join(REPO, 'configs', 'synthetic',
+ACT_CONFIG = osp.join(REPO, 'configs', 'baseline',
                       'slowonly_r18-tiny_4x2x1-15e_synthetic-act-rgb.py')
 
 
@@ -138,8 +138,8 @@ def test_ava_test_dataset_writes_a_valid_submission(tiny_synthetic, tmp_path):
     assert rep.num_keyframes <= len(expected)
 
 
-@pytest.mark.parametrize('name', ['ucf24/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_ucf24-rgb.py',
-                                  'jhmdb/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_jhmdb-split1-rgb.py'])
+@pytest.mark.parametrize('name', ['baseline/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_ucf24-rgb.py',
+                                  'baseline/slowonly_kinetics400-pretrained-r50_8xb16-8x2x1-10e_jhmdb-split1-rgb.py'])
 def test_ucf24_jhmdb_configs_run_on_the_synthetic_act_pickle(tiny_synthetic, name):
     """The real-dataset configs' datasets, pipelines and metric on data of the same schema."""
     from mmaction.registry import DATASETS, METRICS

@@ -8,7 +8,7 @@ from helpers import REPO
 
 from stadl_plugins.datasets.synthetic import SyntheticV2Config, VideoConfigV2, generate_synthetic_v2
 
-V2_STOCK = osp.join(REPO, 'configs', 'synthetic_v2',
+V2_STOCK = osp.join(REPO, 'configs', 'baseline',
                     'slowonly_r18-tiny_4x2x1_synthetic-v2-rgb.py')
 
 

@@ -11,7 +11,7 @@ import torch
 from helpers import REPO  # noqa: E402
 from mmengine.config import Config
 
-REC_CONFIG = os.path.join(REPO, 'configs', 'synthetic',
+REC_CONFIG = os.path.join(REPO, 'configs', 'videolstm',
                           'videolstm_r18-tiny_8x2x1-15e_synthetic-recognition-rgb.py')
 
 

@@ -17,8 +17,8 @@ from stadl_plugins.models.necks.pwc_flow_neck import pairs_to_slices, resize_flo
 SMALL = dict(corr_channels=8, motion_channels=8, estimator_channels=(8, 8),
              max_displacement=2)
 FUSIONS = ['concat', 'sum', 'average', 'stfp']
-SYN_CFG = f'{REPO}/configs/synthetic/slowonly-pwcneck_r18-tiny_4x2x1-15e_synthetic-rgb.py'
-SF_CFG = f'{REPO}/configs/synthetic/slowfast-pwcneck_r18-tiny_16x1x1-15e_synthetic-rgb.py'
+SYN_CFG = f'{REPO}/configs/pwc_flow/slowonly-pwcneck_r18-tiny_4x2x1-15e_synthetic-rgb.py'
+SF_CFG = f'{REPO}/configs/pwc_flow/slowfast-pwcneck_r18-tiny_16x1x1-15e_synthetic-rgb.py'
 
 
 @pytest.mark.parametrize('fusion', FUSIONS)

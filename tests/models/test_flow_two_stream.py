@@ -20,7 +20,7 @@ from stadl_plugins.models.backbones import FlowTwoStreamBackbone
 from stadl_plugins.models.detectors import FlowFastRCNN
 from stadl_plugins.models.flow.warp import flow_warp
 
-CFG = f'{REPO}/configs/synthetic/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
+CFG = f'{REPO}/configs/pwc_flow/pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py'
 
 
 def test_pair_indices():

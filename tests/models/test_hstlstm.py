@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 from stadl_plugins.models.necks import HSTLSTMNeck
 from stadl_plugins.registry import MMACTION_MODELS, MMDET_MODELS
 
-CONFIG = f'{REPO}/configs/synthetic/slowonly-hstlstm_r18-tiny_9x3x1-15e_synthetic-rgb.py'
+CONFIG = f'{REPO}/configs/hstlstm/slowonly-hstlstm_r18-tiny_9x3x1-15e_synthetic-rgb.py'
 
 
 def randomize(module, std=0.3, seed=0):
@@ -248,7 +248,7 @@ def test_trains_one_epoch_through_runner_and_evaluates(tiny_synthetic, tmp_path)
 
 def test_ava_config_with_inception_i3d_builds_and_runs():
     init_default_scope('mmaction')
-    cfg = Config.fromfile(f'{REPO}/configs/ava/hstlstm_inception-i3d-kinetics400-'
+    cfg = Config.fromfile(f'{REPO}/configs/hstlstm/hstlstm_inception-i3d-kinetics400-'
                           'pretrained_8xb8-75x2x1-20e_ava22-rgb.py')
     assert cfg.train_dataloader.dataset.pipeline[0].clip_len == 75
     model = MMDET_MODELS.build(cfg.model)

@@ -16,8 +16,8 @@ from stadl_plugins.models.necks import ConvALSTMNeck
 from stadl_plugins.models.recurrent import VideoLSTMCore, feature_difference, unroll
 from stadl_plugins.registry import MMACTION_MODELS, MMDET_MODELS
 
-NECK_CONFIG = f'{REPO}/configs/synthetic/slowonly-videolstm_r18-tiny_8x2x1-15e_synthetic-rgb.py'
-REC_CONFIG = (f'{REPO}/configs/synthetic/'
+NECK_CONFIG = f'{REPO}/configs/videolstm/slowonly-videolstm_r18-tiny_8x2x1-15e_synthetic-rgb.py'
+REC_CONFIG = (f'{REPO}/configs/videolstm/'
               'videolstm_r18-tiny_8x2x1-15e_synthetic-recognition-rgb.py')
 
 

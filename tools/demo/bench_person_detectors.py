@@ -38,7 +38,7 @@ LABELS = osp.join(REPO, 'tests', 'data', 'person_keyframes.json')
 VIDEOS = osp.join(os.environ.get('STADL_SHARED_DATA',
                                   osp.join(osp.dirname(REPO), 'shared', 'data')),
                   'videos')
-QUICKSTART = osp.join(REPO, 'configs', 'synthetic',
+QUICKSTART = osp.join(REPO, 'configs', 'baseline',
                       'slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py')
 
 

@@ -7,7 +7,7 @@
 # No pretrained PWC-Net here: the flow subnet is frozen for the first 100
 # iterations (the paper freezes it, pretrained, for half of training) and then
 # trained jointly with its EPE loss.
-_base_ = ['./slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
+_base_ = ['../baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
 
 model = dict(
     _delete_=True,

@@ -2,7 +2,7 @@
 # attention from each RoI to the feature cells outside its box). Same data, same
 # schedule: the comparison is in benchmarks/ (`python benchmarks/run.py --only
 # atr_synthetic`).
-_base_ = ['./slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
+_base_ = ['../baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
 
 model = dict(
     roi_head=dict(

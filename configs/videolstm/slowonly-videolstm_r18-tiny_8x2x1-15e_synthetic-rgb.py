@@ -4,7 +4,7 @@
 # clip; RoI pooling reads backbone + last hidden state. Same data and schedule as
 # the quickstart. attention='appearance' gives the Convolutional ALSTM, 'none' a
 # plain ConvLSTM (the paper's Table 1-2 ablation).
-_base_ = ['./slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
+_base_ = ['../baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
 
 clip_len, frame_interval = 8, 2
 model = dict(

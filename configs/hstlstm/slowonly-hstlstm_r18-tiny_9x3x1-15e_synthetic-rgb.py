@@ -5,7 +5,7 @@
 # RoI pooling reads the concatenation keyframe appearance + backbone + HST-LSTM
 # (paper Fig. 5). Same data and schedule as the quickstart.
 # The clip comes from the stock 9x3x1 baseline config, which differs only by the neck.
-_base_ = ['./slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py']
+_base_ = ['../baseline/slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py']
 
 hstlstm = dict(
     type='HSTLSTMNeck',

@@ -2,7 +2,7 @@
 # in the stock FastRCNN with PWCFlowNeck on both pathways: the neck returns the
 # (slow, fast) tuple with unchanged shapes, and the stock SingleRoIExtractor3D
 # concatenates them (64 + 16 channels).
-_base_ = ['./slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
+_base_ = ['../baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
 
 model = dict(
     backbone=dict(

@@ -1,17 +1,14 @@
-# Stock row of benchmark v2: only stock MMAction2 modules (the quickstart's tiny
-# SlowOnly-R18 in mmdet's FastRCNN with AVARoIHead / BBoxHeadAVA), the backbone
-# initialised from the v2 pretraining stage
-# (python -m stadl_plugins.benchmark.pretrain writes the checkpoint below).
+# The quickstart model trained and evaluated the UCF101-24/JHMDB way (frame-level
+# samples from the ACT pickle, frame-mAP and video-mAP) on the synthetic benchmark:
+# the code path of the UCF101-24/JHMDB configs, runnable on a CPU.
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/slowonly_r18_tiny.py',
-    '_base_/synthetic_v2_ava.py'
+    '../_base_/datasets/synthetic_act.py'
 ]
-pretrained = 'work_dirs/synthetic_v2/pretrain/backbone_pretrained.pth'
-# the pretraining checkpoint is a Recognizer3D's: its backbone.* keys load into
-# the detector's backbone, cls_head.* is ignored (strict=False)
-model = dict(init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained))
+# 7 synthetic classes + background
+model = dict(roi_head=dict(bbox_head=dict(num_classes=8, topk=(1, 3))))
 
-max_epochs = 6
+max_epochs = 15
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=max_epochs,
     val_interval=max_epochs)
@@ -28,3 +25,4 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=40, norm_type=2))
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0, diff_rank_seed=False, deterministic=False)
+default_hooks = dict(checkpoint=dict(save_best='mAP/frameAP', rule='greater'))

@@ -3,7 +3,7 @@
 # fine over the feature map and two 2x2-pooled levels) and fused with them
 # (M-Concat: concatenate + 1x1 conv). Same data, same schedule as the quickstart.
 # Other fusions: fusion='sum' | 'average' | 'stfp'.
-_base_ = ['./slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
+_base_ = ['../baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
 
 model = dict(
     neck=dict(

@@ -1,14 +1,17 @@
-# The quickstart model trained and evaluated the UCF101-24/JHMDB way (frame-level
-# samples from the ACT pickle, frame-mAP and video-mAP) on the synthetic benchmark:
-# the code path of configs/ucf24 and configs/jhmdb, runnable on a CPU.
+# Stock row of benchmark v2: only stock MMAction2 modules (the quickstart's tiny
+# SlowOnly-R18 in mmdet's FastRCNN with AVARoIHead / BBoxHeadAVA), the backbone
+# initialised from the v2 pretraining stage
+# (python -m stadl_plugins.benchmark.pretrain writes the checkpoint below).
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/slowonly_r18_tiny.py',
-    '../_base_/datasets/synthetic_act.py'
+    '../_base_/datasets/synthetic_v2_ava.py'
 ]
-# 7 synthetic classes + background
-model = dict(roi_head=dict(bbox_head=dict(num_classes=8, topk=(1, 3))))
+pretrained = 'work_dirs/synthetic_v2/pretrain/backbone_pretrained.pth'
+# the pretraining checkpoint is a Recognizer3D's: its backbone.* keys load into
+# the detector's backbone, cls_head.* is ignored (strict=False)
+model = dict(init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained))
 
-max_epochs = 15
+max_epochs = 6
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=max_epochs,
     val_interval=max_epochs)
@@ -25,4 +28,3 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=40, norm_type=2))
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0, diff_rank_seed=False, deterministic=False)
-default_hooks = dict(checkpoint=dict(save_best='mAP/frameAP', rule='greater'))
