@@ -14,22 +14,12 @@ from __future__ import annotations
 import csv
 import os
 import os.path as osp
-import re
 from collections import Counter
 
 from mmaction.datasets.base import BaseActionDataset
 
 from ..registry import DATASETS
-
-
-def read_label_map(path: str) -> list[tuple[int, str]]:
-    """``(id, name)`` pairs of an AVA ``.pbtxt`` label map, in file order."""
-    with open(path) as f:
-        text = f.read()
-    items = re.findall(r'name:\s*"([^"]*)"\s*(?:label_)?id:\s*(\d+)', text)
-    if not items:
-        raise ValueError(f'no "name: ... id: ..." items in the label map {path}')
-    return [(int(i), n) for n, i in items]
+from .ava_io import read_label_map
 
 
 def most_frequent_actions(ann_file: str) -> dict[str, int]:
@@ -61,7 +51,7 @@ class SyntheticRecognitionDataset(BaseActionDataset):
                  start_index: int = 1, **kwargs):
         self.label_file = label_file
         self.filename_tmpl = filename_tmpl
-        self.label_map = read_label_map(label_file)
+        self.label_map = list(read_label_map(label_file).items())  # [(id, name)], file order
         super().__init__(ann_file, pipeline, data_prefix=data_prefix,
                          start_index=start_index, **kwargs)
 
