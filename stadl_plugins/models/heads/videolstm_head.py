@@ -74,11 +74,9 @@ class VideoLSTMHead(BaseHead):
             raise ValueError(f"spatial_pool must be 'avg' or 'flatten', got {spatial_pool!r}")
         if spatial_pool == 'flatten' and spatial_size is None:
             raise ValueError("spatial_pool='flatten' needs spatial_size=(H, W)")
-        if motion_source == 'feature_difference':
-            motion_channels = in_channels
-        self.core = VideoLSTMCore(in_channels, hidden_channels, attention,
-                                  motion_channels=motion_channels or in_channels,
-                                  **(core_cfg or {}))
+        self.core = VideoLSTMCore.for_motion_source(
+            in_channels, hidden_channels, attention, motion_source, motion_channels,
+            **(core_cfg or {}))
         self.attention, self.motion_source = attention, motion_source
         self.rgb_index, self.motion_index = rgb_index, motion_index
         self.spatial_pool = spatial_pool

@@ -103,19 +103,14 @@ class ConvALSTMNeck(BaseModule):
                  output_mode: str = 'project', init_cfg=None, **core_kwargs):
         super().__init__(init_cfg=init_cfg)
         self.output_mode = check_output_mode(output_mode)
-        if motion_source not in ('feature_difference', 'input'):
-            raise ValueError("motion_source must be 'feature_difference' or 'input', "
-                             f'got {motion_source!r}')
         if output_step not in ('last', 'all'):
             raise ValueError(f"output_step must be 'last' or 'all', got {output_step!r}")
         if not output_features or any(f not in FEATURES for f in output_features):
             raise ValueError(f'output_features must be a non-empty subset of {FEATURES}, '
                              f'got {tuple(output_features)}')
-        if motion_source == 'feature_difference':
-            motion_channels = in_channels
-        self.core = VideoLSTMCore(in_channels, hidden_channels, attention,
-                                  motion_channels=motion_channels or in_channels,
-                                  **core_kwargs)
+        self.core = VideoLSTMCore.for_motion_source(
+            in_channels, hidden_channels, attention, motion_source, motion_channels,
+            **core_kwargs)
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
         self.attention, self.motion_source = attention, motion_source
         self.rgb_index, self.motion_index = rgb_index, motion_index

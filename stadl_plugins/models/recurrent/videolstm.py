@@ -95,6 +95,28 @@ class VideoLSTMCore(nn.Module):
                                                   motion_kernel_size,
                                                   padding=motion_kernel_size // 2)
 
+    #: where the motion stream comes from (necks and heads that wrap the core)
+    MOTION_SOURCES = ('feature_difference', 'input')
+
+    @classmethod
+    def for_motion_source(cls, in_channels: int, hidden_channels: int, attention: str,
+                          motion_source: str, motion_channels: int | None = None,
+                          **kwargs) -> 'VideoLSTMCore':
+        """The core as the ConvALSTM neck and the VideoLSTM head build it.
+
+        ``motion_source='feature_difference'``: the motion stream is the temporal
+        difference of the RGB features (``motion_channels = in_channels``);
+        ``'input'``: a second backbone output of ``motion_channels`` (default
+        ``in_channels``) channels.
+        """
+        if motion_source not in cls.MOTION_SOURCES:
+            raise ValueError(f'motion_source must be one of {cls.MOTION_SOURCES}, '
+                             f'got {motion_source!r}')
+        if motion_source == 'feature_difference':
+            motion_channels = in_channels
+        return cls(in_channels, hidden_channels, attention,
+                   motion_channels=motion_channels or in_channels, **kwargs)
+
     def _initial(self, conv, mean_feat, cell, like):
         if self.init_state == 'zeros':
             return cell.zero_state(like)
