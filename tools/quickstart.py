@@ -124,7 +124,7 @@ def main(argv=None):
     with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print('\n' + '=' * 64)
-    print(f'frame-mAP@0.5 (AVAMetric) on the synthetic val set, {args.config}')
+    print(f'frame-mAP@0.5 (AVAFrameAPMetric = AVAMetric) on the synthetic val set, {args.config}')
     print(f'  trained model            : {model_map:.4f}')
     print(f'  random scores, same boxes: {rand_map:.4f}')
     print('  per-class AP (model): ' + ', '.join(f'{k} {v:.3f}'
