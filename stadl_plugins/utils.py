@@ -157,3 +157,24 @@ def apply_overrides(cfg, cfg_options: dict | None = None, data_root: str | None 
     follow_max_epochs(cfg, before, overridden=tuple(opts))
     apply_custom_imports(cfg)
     return cfg
+
+
+def moved_module(old: str, new: str):
+    """A module ``__getattr__`` for a deprecated location (kept for one release).
+
+    Usage in the old module: ``__getattr__ = moved_module(__name__, 'new.module')``.
+    Each name read from the old path warns (``DeprecationWarning``) and is taken
+    from the new module.
+    """
+    import importlib
+    import warnings
+
+    def __getattr__(name):
+        module = importlib.import_module(new)
+        if name.startswith('__') or not hasattr(module, name):
+            raise AttributeError(name)
+        warnings.warn(f'{old}.{name} moved to {new}.{name}; the old path will be '
+                      'removed in the next release', DeprecationWarning, stacklevel=2)
+        return getattr(module, name)
+
+    return __getattr__

@@ -2,17 +2,6 @@
 
 Kept for one release; importing a name from here warns.
 """
-import importlib
-import warnings
+from stadl_plugins.utils import moved_module
 
-_NEW = 'stadl_plugins.models.localizers.reclnet'
-
-
-def __getattr__(name):
-    module = importlib.import_module(_NEW)
-    if name.startswith('__') or not hasattr(module, name):
-        raise AttributeError(name)
-    warnings.warn(f'{__name__}.{name} moved to {_NEW}.{name}; the old path '
-                  'will be removed in the next release', DeprecationWarning,
-                  stacklevel=2)
-    return getattr(module, name)
+__getattr__ = moved_module(__name__, 'stadl_plugins.models.localizers.reclnet')
