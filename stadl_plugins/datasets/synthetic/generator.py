@@ -80,26 +80,25 @@ def _video_seed(cfg: SyntheticConfig, index: int) -> int:
     return int(ss.generate_state(1)[0])
 
 
-def _make_one(args) -> dict:
-    """Render one video and return its annotations (runs in a worker process)."""
-    cfg, index, vid, out_dir = args
+def write_frames(video, num_frames: int, cfg, vid: str, out_dir: str) -> None:
+    """Render a synthetic video (v1 or v2) to ``rawframes/<vid>/img_%05d.jpg``, and,
+    when ``cfg`` asks for them, ``videos/<vid>.mp4`` and ``flow/<vid>.npz``
+    (float16 forward flows)."""
     vc = cfg.video
-    seed = _video_seed(cfg, index)
-    video = SyntheticVideo(vc, seed)
     frame_dir = os.path.join(out_dir, 'rawframes', vid)
     os.makedirs(frame_dir, exist_ok=True)
-    flows = []
     writer = None
     if cfg.with_video:
         os.makedirs(os.path.join(out_dir, 'videos'), exist_ok=True)
         writer = cv2.VideoWriter(os.path.join(out_dir, 'videos', f'{vid}.mp4'),
                                  cv2.VideoWriter_fourcc(*'mp4v'), vc.fps,
                                  (vc.width, vc.height))
-    per_frame_labels = []
-    for t in range(vc.num_frames):
+    flows = []
+    params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
+    for t in range(num_frames):
         img, flow = video.render(t, cfg.with_flow)
         bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+        ok, buf = cv2.imencode('.jpg', bgr, params)
         assert ok
         with open(os.path.join(frame_dir, f'img_{t + 1:05d}.jpg'), 'wb') as f:
             f.write(buf.tobytes())
@@ -107,13 +106,49 @@ def _make_one(args) -> dict:
             writer.write(bgr)
         if flow is not None:
             flows.append(flow.astype(np.float16))
-        per_frame_labels.append(video.annotations(t))
     if writer is not None:
         writer.release()
     if flows:
         os.makedirs(os.path.join(out_dir, 'flow'), exist_ok=True)
         np.savez_compressed(os.path.join(out_dir, 'flow', f'{vid}.npz'),
                             flow=np.stack(flows))
+
+
+def action_tubes(per_frame: list, num_tracks: int, label_names: list) -> dict:
+    """ACT-style tubes: maximal runs of frames where an actor carries a label.
+
+    Args:
+        per_frame: per frame, the ``Annotation`` list of ``video.annotations(t)``.
+
+    Returns:
+        ``{label index: [(L, 5) float32 frame (1-based), x1, y1, x2, y2]}``.
+    """
+    T = len(per_frame)
+    tubes: dict[int, list[np.ndarray]] = {}
+    for pid in range(num_tracks):
+        for li, name in enumerate(label_names):
+            run = []
+            for t in range(T + 1):
+                hit = None
+                if t < T:
+                    hit = next((a for a in per_frame[t]
+                                if a.person_id == pid and name in a.labels), None)
+                if hit is not None:
+                    run.append([t + 1, *hit.box])
+                elif run:
+                    tubes.setdefault(li, []).append(np.asarray(run, np.float32))
+                    run = []
+    return tubes
+
+
+def _make_one(args) -> dict:
+    """Render one video and return its annotations (runs in a worker process)."""
+    cfg, index, vid, out_dir = args
+    vc = cfg.video
+    seed = _video_seed(cfg, index)
+    video = SyntheticVideo(vc, seed)
+    write_frames(video, vc.num_frames, cfg, vid, out_dir)
+    per_frame_labels = [video.annotations(t) for t in range(vc.num_frames)]
 
     rows, excluded, proposals = [], [], {}
     prng = np.random.default_rng(seed ^ 0x5EED)
@@ -132,22 +167,8 @@ def _make_one(args) -> dict:
         if len(props):  # no key rather than an empty array (keyframe without people)
             proposals[img_key(vid, ts)] = props
 
-    # ACT-style tubes: maximal runs of frames where an actor carries a label
-    label_names = [name for _, name, _ in SYNTHETIC_CLASSES]
-    tubes: dict[int, list[np.ndarray]] = {}
-    for pid in range(len(video.tracks)):
-        for li, name in enumerate(label_names):
-            run = []
-            for t in range(vc.num_frames + 1):
-                hit = None
-                if t < vc.num_frames:
-                    hit = next((a for a in per_frame_labels[t]
-                                if a.person_id == pid and name in a.labels), None)
-                if hit is not None:
-                    run.append([t + 1, *hit.box])
-                elif run:
-                    tubes.setdefault(li, []).append(np.asarray(run, np.float32))
-                    run = []
+    tubes = action_tubes(per_frame_labels, len(video.tracks),
+                         [name for _, name, _ in SYNTHETIC_CLASSES])
     return dict(vid=vid, rows=rows, excluded=excluded, proposals=proposals,
                 tubes=tubes, nframes=vc.num_frames,
                 resolution=(vc.height, vc.width), num_actors=len(video.tracks))
@@ -225,13 +246,14 @@ def generate_synthetic(out_dir: str, cfg: SyntheticConfig | None = None,
     return meta
 
 
-def dataset_ready(out_dir: str, cfg: SyntheticConfig | None = None) -> bool:
-    """True if ``out_dir`` holds a complete dataset generated with ``cfg``."""
+def dataset_ready(out_dir: str, cfg=None, format_version=FORMAT_VERSION) -> bool:
+    """True if ``out_dir`` holds a complete dataset of ``format_version`` generated
+    with ``cfg`` (any config when None)."""
     path = os.path.join(out_dir, 'annotations', 'meta.json')
     if not os.path.isfile(path):
         return False
     with open(path) as f:
         meta = json.load(f)
-    if meta.get('format_version') != FORMAT_VERSION:
+    if meta.get('format_version') != format_version:
         return False
     return cfg is None or meta.get('config') == json.loads(json.dumps(cfg.to_dict()))

@@ -25,7 +25,6 @@ import pickle
 import time
 from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 
 from ..ava_io import (
@@ -36,6 +35,7 @@ from ..ava_io import (
     write_label_map,
     write_proposals,
 )
+from .generator import action_tubes, dataset_ready, write_frames
 from .v2 import MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS, V2_CLASSES, SyntheticVideoV2, VideoConfigV2
 from .video import make_proposals
 
@@ -85,33 +85,8 @@ def _make_one(args) -> dict:
     seed = video_seed_v2(cfg, index)
     video = SyntheticVideoV2(vc, seed)
     T = video.num_frames
-    frame_dir = os.path.join(out_dir, 'rawframes', vid)
-    os.makedirs(frame_dir, exist_ok=True)
-    writer = None
-    if cfg.with_video:
-        os.makedirs(os.path.join(out_dir, 'videos'), exist_ok=True)
-        writer = cv2.VideoWriter(os.path.join(out_dir, 'videos', f'{vid}.mp4'),
-                                 cv2.VideoWriter_fourcc(*'mp4v'), vc.fps,
-                                 (vc.width, vc.height))
-    flows = []
-    params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
-    for t in range(T):
-        img, flow = video.render(t, cfg.with_flow)
-        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode('.jpg', bgr, params)
-        assert ok
-        with open(os.path.join(frame_dir, f'img_{t + 1:05d}.jpg'), 'wb') as f:
-            f.write(buf.tobytes())
-        if writer is not None:
-            writer.write(bgr)
-        if flow is not None:
-            flows.append(flow.astype(np.float16))
-    if writer is not None:
-        writer.release()
-    if flows:
-        os.makedirs(os.path.join(out_dir, 'flow'), exist_ok=True)
-        np.savez_compressed(os.path.join(out_dir, 'flow', f'{vid}.npz'),
-                            flow=np.stack(flows))
+    write_frames(video, T, cfg, vid, out_dir)
+    per_frame = [video.annotations(t) for t in range(T)]
 
     rows, moves, excluded, proposals = [], [], [], {}
     prng = np.random.default_rng(seed ^ 0x5EED)
@@ -119,7 +94,7 @@ def _make_one(args) -> dict:
     for s in video.keyframe_seconds():
         t = vc.fps * s
         ts = cfg.timestamp_start + s
-        anns = video.annotations(t)
+        anns = per_frame[t]
         if video.occluded(t):
             excluded.append((vid, ts))
         for a in anns:
@@ -132,22 +107,8 @@ def _make_one(args) -> dict:
         if len(props):
             proposals[img_key(vid, ts)] = props
 
-    label_names = [name for _, name, _ in V2_CLASSES]
-    tubes: dict[int, list[np.ndarray]] = {}
-    per_frame = [video.annotations(t) for t in range(T)]
-    for pid in range(len(video.tracks)):
-        for li, name in enumerate(label_names):
-            run = []
-            for t in range(T + 1):
-                hit = None
-                if t < T:
-                    hit = next((a for a in per_frame[t]
-                                if a.person_id == pid and name in a.labels), None)
-                if hit is not None:
-                    run.append([t + 1, *hit.box])
-                elif run:
-                    tubes.setdefault(li, []).append(np.asarray(run, np.float32))
-                    run = []
+    tubes = action_tubes(per_frame, len(video.tracks),
+                         [name for _, name, _ in V2_CLASSES])
     clips = video.recognition_clips(cfg.recognition_clip_seconds)
     return dict(vid=vid, rows=rows, moves=moves, excluded=excluded,
                 proposals=proposals, tubes=tubes, nframes=T, seconds=video.seconds,
@@ -241,11 +202,4 @@ def generate_synthetic_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
 
 def dataset_ready_v2(out_dir: str, cfg: SyntheticV2Config | None = None) -> bool:
     """True if ``out_dir`` holds a complete v2 dataset generated with ``cfg``."""
-    path = os.path.join(out_dir, 'annotations', 'meta.json')
-    if not os.path.isfile(path):
-        return False
-    with open(path) as f:
-        meta = json.load(f)
-    if meta.get('format_version') != FORMAT_VERSION_V2:
-        return False
-    return cfg is None or meta.get('config') == json.loads(json.dumps(cfg.to_dict()))
+    return dataset_ready(out_dir, cfg, FORMAT_VERSION_V2)

@@ -45,7 +45,7 @@ from .scene import (
     render_background,
     shift_pose,
 )
-from .video import Annotation, _random_actor, box_iou
+from .video import Annotation, _random_actor, boxes_overlap
 
 #: (AVA-compatible id, name, v2 group). Groups: ``motion`` (inside the box),
 #: ``order`` (inside the box, temporal order only), ``context`` (outside the box).
@@ -511,9 +511,8 @@ class SyntheticVideoV2:
         return items
 
     def occluded(self, t: int) -> bool:
-        boxes = [a.box for a in self.annotations(t)]
-        return any(box_iou(boxes[i], boxes[j]) > self.cfg.occlusion_iou
-                   for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
+        return boxes_overlap([a.box for a in self.annotations(t)],
+                             self.cfg.occlusion_iou)
 
     def recognition_clips(self, clip_seconds: float = 3.0) -> list[tuple[int, int, str]]:
         """``(start_frame, num_frames, label)`` around each short action of the

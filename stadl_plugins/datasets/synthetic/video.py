@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...structures.bbox import pairwise_iou
 from .scene import (
     ActorSpec,
     ActorTrack,
@@ -252,21 +253,16 @@ class SyntheticVideo:
 
     def occluded(self, t: int) -> bool:
         """Whether two annotated boxes overlap so much that the frame is ambiguous."""
-        boxes = [a.box for a in self.annotations(t)]
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                if box_iou(boxes[i], boxes[j]) > self.cfg.occlusion_iou:
-                    return True
+        return boxes_overlap([a.box for a in self.annotations(t)],
+                             self.cfg.occlusion_iou)
+
+
+def boxes_overlap(boxes: list, thr: float) -> bool:
+    """Whether any two of the ``[x1, y1, x2, y2]`` boxes have IoU above ``thr``."""
+    if len(boxes) < 2:
         return False
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two ``[x1, y1, x2, y2]`` boxes."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return bool((np.triu(pairwise_iou(b, b), 1) > thr).any())
 
 
 def make_proposals(rng: np.random.Generator, gts: list[np.ndarray], w: int, h: int,
