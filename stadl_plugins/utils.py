@@ -178,3 +178,19 @@ def moved_module(old: str, new: str):
         return getattr(module, name)
 
     return __getattr__
+
+
+def count_with_examples(items, k: int = 5) -> str:
+    """``'N ([first k] ...)'``: how many, and the first few, for a start-up summary."""
+    items = list(items)
+    return f'{len(items)} ({items[:k]}{" ..." if len(items) > k else ""})'
+
+
+def report_summary(text: str, warn: bool) -> None:
+    """Log a dataset's start-up summary; also warn when it dropped or changed data."""
+    import warnings
+
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance().info(text)
+    if warn:
+        warnings.warn(text)

@@ -39,7 +39,6 @@ start-up, and a warning when there are any).
 from __future__ import annotations
 
 import os.path as osp
-import warnings
 from typing import Optional
 
 import numpy as np
@@ -48,6 +47,7 @@ from mmengine import load
 from mmengine.logging import MMLogger
 
 from ..registry import DATASETS
+from ..utils import count_with_examples, report_summary
 from .ava_io import AVAFormatError, check_proposals
 
 GT_ROWS_OUTSIDE = "GT tube rows outside the video's frames 1..nframes: dropped"
@@ -151,20 +151,14 @@ class ACTDetectionDataset(BaseActionDataset):
         super().__init__(ann_file, pipeline, data_prefix=data_prefix,
                          test_mode=test_mode, modality=modality, start_index=0,
                          num_classes=self.num_classes, **kwargs)
-        text = self.summary()
-        MMLogger.get_current_instance().info(text)
-        if self.skipped or self.changed:
-            warnings.warn(text)
+        report_summary(self.summary(), warn=bool(self.skipped or self.changed))
 
     def summary(self) -> str:
         """Every frame left out and every change to the GT/proposals, counted."""
-        def few(items):
-            return f'{len(items)} ({items[:5]}{" ..." if len(items) > 5 else ""})'
-
         parts = [f'{len(self)} frames of {len(self.videos)} {self.subset} videos '
                  f'(split {self.split})']
-        parts += [f'skipped {why}: {few(keys)}' for why, keys in self.skipped.items()]
-        parts += [f'{why}: {few(where)}' for why, where in self.changed.items()]
+        parts += [f'skipped {why}: {count_with_examples(keys)}' for why, keys in self.skipped.items()]
+        parts += [f'{why}: {count_with_examples(where)}' for why, where in self.changed.items()]
         return f'{type(self).__name__}({self.ann_file}): ' + '; '.join(parts)
 
     # ------------------------------------------------------------------

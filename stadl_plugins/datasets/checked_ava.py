@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import glob
 import os.path as osp
-import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -44,6 +43,7 @@ from mmaction.datasets import AVADataset
 from mmengine.logging import MMLogger
 
 from stadl_plugins.registry import DATASETS
+from stadl_plugins.utils import count_with_examples, report_summary
 
 from ..safe_load import safe_pickle_load
 from .ava_io import (
@@ -136,26 +136,20 @@ class CheckedAVADataset(AVADataset):
                          timestamp_end=timestamp_end, **kwargs)
         self.proposal_file = proposal_file
         self.proposals = proposals
-        text = self.summary()
-        MMLogger.get_current_instance().info(text)
-        if self.skipped or self.changed:
-            warnings.warn(text)
+        report_summary(self.summary(), warn=bool(self.skipped or self.changed))
 
     # ------------------------------------------------------------------
     def summary(self) -> str:
         """Every keyframe left out and every change, with counts and examples."""
-        def few(keys):
-            return f'{len(keys)} ({keys[:5]}{" ..." if len(keys) > 5 else ""})'
-
         parts = [f'{len(self)} keyframes']
         if self.excluded:
-            parts.append(f'excluded by {self.exclude_file}: {few(self.excluded)}')
+            parts.append(f'excluded by {self.exclude_file}: {count_with_examples(self.excluded)}')
         if self.skipped:
             parts.append('skipped keyframes: ' + '; '.join(
-                f'{reason}: {few(keys)}' for reason, keys in self.skipped.items()))
+                f'{reason}: {count_with_examples(keys)}' for reason, keys in self.skipped.items()))
         if self.changed:
             parts.append('changed: ' + '; '.join(
-                f'{reason}: {few(where)}' for reason, where in self.changed.items()))
+                f'{reason}: {count_with_examples(where)}' for reason, where in self.changed.items()))
         pf = self.proposal_filter
         if pf.get('boxes'):
             parts.append(f'proposals: {pf["boxes"]} boxes, {pf["below_thr"]} below '
