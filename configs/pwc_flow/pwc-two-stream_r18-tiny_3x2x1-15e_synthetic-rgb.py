@@ -7,6 +7,13 @@
 # No pretrained PWC-Net here: the flow subnet is frozen for the first 100
 # iterations (the paper freezes it, pretrained, for half of training) and then
 # trained jointly with its EPE loss.
+# Flow loss as in the paper (Eq. 1 = PWC-Net's loss): per-pixel EPE summed over the
+# pixels of each level, levels weighted 0.32/0.08/0.02/0.01/0.005 (levels 6..2; this
+# 4-level net uses 0.02/0.01/0.005 for levels 4..2), against the ground truth divided
+# by 20; added to the detection losses with weight 1 (Eq. 8). 'mean' over pixels
+# (an explicit option only) divides each level's term by its pixel count: in the
+# 5-epoch ablation runs of benchmarks/results/ablation_runs/e5/two_stream_s* the
+# flow loss was then 0.0012-0.0017 against a ~0.03 detection loss.
 _base_ = ['../baseline/slowonly_r18-tiny_4x2x1-15e_synthetic-rgb.py']
 
 model = dict(
@@ -14,7 +21,7 @@ model = dict(
     type='FlowFastRCNN',
     _scope_='mmdet',
     init_cfg=None,
-    flow_loss_weight=1.0,
+    flow_loss_weight=1.0,           # paper Eq. 8: L = L_conf + L_reg + L(Theta)
     backbone=dict(
         type='FlowTwoStreamBackbone',
         flow_net=dict(type='PWCNet', num_levels=4, output_level=2, channel_mult=0.25,
@@ -31,7 +38,7 @@ model = dict(
         frame_stride=1,
         pairs='adjacent',
         freeze_flow=True,
-        flow_loss_reduction='mean'),
+        flow_loss_reduction='sum'),    # paper / PWC-Net: sum over pixels
     roi_head=dict(
         type='AVARoIHead',
         bbox_roi_extractor=dict(type='SingleRoIExtractor3D', roi_layer_type='RoIAlign',

@@ -201,3 +201,82 @@ def test_runner_unfreezes_at_the_right_iteration_and_evaluates(tiny_synthetic, t
     assert with_flow and all(r['iter'] >= 3 for r in with_flow)       # logged iters are 1-based
     metrics = runner.test()
     assert 'mAP/overall' in metrics and math.isfinite(metrics['mAP/overall'])
+
+
+TWO_STREAM_CONFIGS = sorted(p for p in glob.glob(f'{REPO}/configs/**/*.py', recursive=True)
+                            if 'FlowTwoStreamBackbone' in open(p).read())
+# Hand-computed paper loss (Zhang et al. Eq. 1 with PWC-Net's alpha_i, Eq. 8 weight 1)
+# for level predictions of zero and a ground truth of (3, 4) px everywhere: every
+# pixel of every level has ||0 - (3, 4) / 20||_2 = 0.25, summed over its pixels.
+#   tiny config, 64x64 input, 'pad' (network 64x64), levels 4, 3, 2:
+#     4x4, 8x8, 16x16 px, alpha 0.02, 0.01, 0.005
+#     -> 0.25 * (0.02*16 + 0.01*64 + 0.005*256) = 0.25 * 2.24 = 0.56
+#   AVA config, 320x320 input (= its input_size), levels 6..2:
+#     5x5, 10x10, 20x20, 40x40, 80x80 px, alpha 0.32, 0.08, 0.02, 0.01, 0.005
+#     -> 0.25 * (8 + 8 + 8 + 16 + 32) = 18.0
+PAPER_LOSS = {'pwc-two-stream_r18-tiny_3x2x1-15e_synthetic-rgb.py': (64, 0.56),
+              'pwc-two-stream_r50_4xb10-3x1x1-150k_ava21-rgb-320.py': (320, 18.0)}
+
+
+def _config_model(path):
+    from mmdet.registry import MODELS
+    init_default_scope('mmaction')
+    cfg = Config.fromfile(path).model
+    if 'r50' in osp.basename(path):      # same flow subnet and loss, a cheap inner net
+        cfg.backbone.backbone.depth = 18
+        cfg.backbone.backbone.base_channels = 8
+        cfg.backbone.stage_channels = (16, 32, 64)
+        cfg.roi_head.bbox_head.in_channels = 64
+    return MODELS.build(cfg)
+
+
+def _constructed_flow_state(bb, size, n=2):
+    """Zero flow at every level of the subnet, for ``n`` clips of ``size x size``."""
+    net = bb.flow_net
+    P = bb.num_pairs
+    bb.last_flow = torch.zeros(n, P, 2, size, size)
+    Hn, Wn = net.network_size(size, size)
+    bb._last_levels = {lvl: torch.zeros(P * n, 2, Hn // 2 ** lvl, Wn // 2 ** lvl)
+                       for lvl in range(net.num_levels, net.output_level - 1, -1)}
+    gt = torch.zeros(P, 2, size, size)
+    gt[:, 0], gt[:, 1] = 3.0, 4.0
+    return [_sample(gt.clone(), size, size) for _ in range(n)]
+
+
+def test_every_two_stream_config_has_the_paper_flow_loss():
+    """Shipped configs: loss_flow = the per-pixel EPE *sum* (PWC-Net's alpha_i,
+    GT / 20), weight 1 (Eq. 8); checked against the numbers computed by hand."""
+    assert {osp.basename(p) for p in TWO_STREAM_CONFIGS} == set(PAPER_LOSS)
+    for path in TWO_STREAM_CONFIGS:
+        model = _config_model(path)
+        bb = model.backbone
+        assert bb.flow_loss_reduction == 'sum', path
+        assert model.flow_loss_weight == 1.0, path
+        size, expect = PAPER_LOSS[osp.basename(path)]
+        bb.set_flow_trainable(True)
+        out = bb.flow_losses(_constructed_flow_state(bb, size), model.flow_loss_weight)
+        assert out['loss_flow'].item() == pytest.approx(expect, rel=1e-5), path
+        assert out['flow_epe'].item() == pytest.approx(5.0, rel=1e-5)   # ||(3, 4)|| px
+
+
+def test_mean_over_pixels_is_only_an_explicit_option():
+    import inspect
+    sig = inspect.signature(FlowTwoStreamBackbone.__init__)
+    assert sig.parameters['flow_loss_reduction'].default == 'sum'
+    from mmdet.registry import MODELS
+    init_default_scope('mmaction')
+    cfg = Config.fromfile(CFG).model
+    del cfg.backbone['flow_loss_reduction']                 # the class default
+    model = MODELS.build(cfg)
+    model.backbone.set_flow_trainable(True)
+    out = model.backbone.flow_losses(_constructed_flow_state(model.backbone, 64), 1.0)
+    assert out['loss_flow'].item() == pytest.approx(0.56, rel=1e-5)
+    cfg.backbone.flow_loss_reduction = 'mean'               # asked for explicitly
+    model = MODELS.build(cfg)
+    model.backbone.set_flow_trainable(True)
+    out = model.backbone.flow_losses(_constructed_flow_state(model.backbone, 64), 1.0)
+    # per-level mean: 0.25 * (0.02 + 0.01 + 0.005)
+    assert out['loss_flow'].item() == pytest.approx(0.00875, rel=1e-5)
+    cfg.backbone.flow_loss_reduction = 'average'
+    with pytest.raises(ValueError, match="'sum' \\(the paper\\)"):
+        MODELS.build(cfg)

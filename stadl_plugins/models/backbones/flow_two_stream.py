@@ -42,8 +42,18 @@ Paper gaps filled here:
   (``pwc_bgr=True``), what public PWC-Net weights expect;
 * ``flow_pretrained``: a PWCNet checkpoint (any layout of
   :mod:`~stadl_plugins.models.flow.weight_converters`) loaded at ``init_weights``;
-* the flow loss weight relative to the detection loss (``flow_loss_weight``) is
-  not given in the paper (Eq. 8 adds them with weight 1).
+* the flow loss (``loss_flow``): Eq. 8 adds L(Theta) to the detection losses with
+  weight 1 (``FlowFastRCNN(flow_loss_weight=1.0)``); Eq. 1 is PWC-Net's loss with
+  weights ``alpha_i`` whose values the paper does not give: we take PWC-Net's
+  (0.32, 0.08, 0.02, 0.01, 0.005 for levels 6..2, keyed by level, so a shorter
+  pyramid keeps the weights of its levels), its ground truth divided by 20 and
+  average-pooled to each level, and its per-pixel EPE **summed** over the pixels
+  of each level (``flow_loss_reduction='sum'``, the default and every shipped
+  config). The paper does not say how the K-1 pairs and the batch combine: the sum
+  is averaged over the pairs and the clips (PWC-Net divides by the batch size).
+  ``'mean'`` (over pixels, ~1/(h*w) of the paper's loss per level) is an explicit
+  option only; with it the detection gradient swamps the EPE term once the
+  subnet is unfrozen;
 """
 from __future__ import annotations
 
@@ -86,7 +96,8 @@ class FlowTwoStreamBackbone(BaseModule):
         pwc_bgr: feed PWCNet BGR (public weights) instead of RGB.
         freeze_flow: start with the flow subnet frozen (the paper).
         flow_pretrained: optional PWCNet checkpoint loaded by ``init_weights``.
-        flow_loss_reduction: ``'sum'`` over pixels (PWC-Net) or ``'mean'``.
+        flow_loss_reduction: ``'sum'`` over pixels (the paper / PWC-Net, default)
+            or ``'mean'`` over pixels (an explicit option, not the paper).
         init_cfg: mmengine init config.
 
     Shapes: ``forward((N, 3, T, H, W)) -> (N, C_out, 1, h, w)``. After a forward,
@@ -103,6 +114,9 @@ class FlowTwoStreamBackbone(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if fusion not in FUSION_MODES:
             raise ValueError(f'fusion must be one of {FUSION_MODES}, got {fusion!r}')
+        if flow_loss_reduction not in ('sum', 'mean'):
+            raise ValueError("flow_loss_reduction must be 'sum' (the paper) or 'mean', "
+                             f'got {flow_loss_reduction!r}')
         pair_indices(2 * num_frames * frame_stride + 1, num_frames, frame_stride, pairs)
         self.flow_net = _build(flow_net)
         self.backbone = _build(backbone)
@@ -183,7 +197,9 @@ class FlowTwoStreamBackbone(BaseModule):
         if gt.shape != self.last_flow.shape:
             raise ValueError(f'gt_flow {tuple(gt.shape)} does not match the estimated flow '
                              f'{tuple(self.last_flow.shape)} (same pairs and image size needed)')
-        out = {'flow_epe': end_point_error(self.last_flow.detach(), gt)}
+        # (N * P, 2, H, W): the EPE is the norm over (u, v) of each pair's flow
+        out = {'flow_epe': end_point_error(self.last_flow.detach().flatten(0, 1),
+                                           gt.flatten(0, 1))}
         if self.flow_trainable and weight > 0:
             gt_pairs = gt.transpose(0, 1).reshape(-1, *gt.shape[2:])  # pair-major, as forward
             out['loss_flow'] = weight * self.flow_net.loss(

@@ -107,6 +107,9 @@ def end_point_error(flow: torch.Tensor, gt: torch.Tensor,
     """
     if flow.shape != gt.shape:
         raise ValueError(f'flow {tuple(flow.shape)} and gt {tuple(gt.shape)} differ')
+    if flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f'end_point_error expects (B, 2, H, W) flows, got {tuple(flow.shape)}'
+                         ' (the norm is taken over dim 1)')
     epe = (flow - gt).pow(2).sum(1).add(1e-12).sqrt()            # (B, H, W)
     if valid is None:
         return epe.mean()
