@@ -61,12 +61,13 @@ def plan(tiny: bool, scale: float) -> dict:
         return dict(num_train=2, num_val=2, min_seconds=8, max_seconds=8,
                     pretrain_iters=2, pretrain_batch=2, stock_iters=2, stock_batch=2,
                     seeds=[0, 1, 2], data_seeds=[0, 1], n_boot=50, cache_limit=4,
-                    workers=0)
+                    workers=0, head_iters=2, head_batch=2)
     s = max(scale, 1e-6)
     return dict(num_train=240, num_val=120, min_seconds=30, max_seconds=60,
                 pretrain_iters=int(3000 * s), pretrain_batch=16,
                 stock_iters=int(2000 * s), stock_batch=8, seeds=[0, 1, 2],
-                data_seeds=[0, 1, 2], n_boot=1000, cache_limit=None, workers=2)
+                data_seeds=[0, 1, 2], n_boot=1000, cache_limit=None, workers=2,
+                head_iters=int(4000 * s), head_batch=8)
 
 
 class State:
@@ -184,10 +185,12 @@ def random_dets(proposals: dict, class_ids, seed: int, thr: float = 0.9) -> dict
 
 def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'cpu',
               time_budget: float | None = None, fresh: bool = False,
-              data_root: str | None = None, progress: bool = True) -> dict:
+              data_root: str | None = None, progress: bool = True,
+              blocks: list | None = None) -> dict:
     if device == 'cpu':
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     from tqdm import tqdm
+    from v2_blocks import BLOCKS, evaluate_block, slug
 
     import stadl_plugins  # noqa: F401
     from stadl_plugins.datasets.synthetic import (
@@ -199,6 +202,10 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     from stadl_plugins.evaluation.bootstrap import paired_bootstrap, point_aps, rank_run
     t0 = time.time()
     p = plan(tiny, scale)
+    blocks = list(BLOCKS) if blocks is None else blocks
+    for b in blocks:
+        if b not in BLOCKS:
+            raise ValueError(f'unknown v2 block {b!r}; known: {sorted(BLOCKS)}')
     os.makedirs(out, exist_ok=True)
     work = osp.join(out, 'work')
     data_root = data_root or osp.join(work, 'data')
@@ -206,14 +213,18 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     stages = ([('data', d) for d in p['data_seeds']] + [('pretrain', 0), ('cache', 0)]
               + [('stock', (0, s)) for s in p['seeds']]
               + [('stock', (d, 0)) for d in p['data_seeds'][1:]]
-              + [('random', d) for d in p['data_seeds']])
+              + [('random', d) for d in p['data_seeds']]
+              + ([('cache_train', 0)] if blocks else [])
+              + [('head', (b, row, s)) for b in blocks for row in BLOCKS[b]['rows']
+                 for s in p['seeds']])
     skipped, timings = [], {}
     class_ids = [c for c, _, _ in V2_CLASSES]
     names = {c: n for c, n, _ in V2_CLASSES}
     root_of = {d: osp.join(data_root, f'seed{d}') for d in p['data_seeds']}
     bar = tqdm(stages, desc='suite v2', unit='stage', disable=not progress)
     for kind, arg in bar:
-        name = f'{kind}[{arg}]'
+        name = (f'head[{arg[0]}|{arg[1]}|{arg[2]}]' if kind == 'head'
+                else f'{kind}[{arg}]')
         bar.set_postfix_str(name)
         if time_budget is not None and time.time() - t0 > time_budget:
             skipped.append(name)
@@ -268,6 +279,35 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             _train_and_predict(root_of[d], ckpt, osp.dirname(path), p, s, class_ids,
                                device, path)
             state.record(name, params, dict(dets=path), time.time() - ts)
+        elif kind == 'cache_train':
+            from stadl_plugins.benchmark.feature_cache import build_feature_cache
+            ckpt = state.result('pretrain[0]')['checkpoint']
+            params = dict(sha=state.result('pretrain[0]')['sha256'],
+                          limit=p['cache_limit'])
+            cache_dir = osp.join(work, 'cache', 'train')
+            if state.done(name, params) and osp.isfile(
+                    osp.join(cache_dir, 'manifest.json')):
+                continue
+            cfg = stock_config(root_of[0], _meta(root_of[0]), ckpt,
+                               osp.join(work, 'cache_cfg'), p, 0)
+            man = build_feature_cache(cfg, ckpt, cache_dir, 'train',
+                                      limit=p['cache_limit'], device=device,
+                                      progress=progress)
+            state.record(name, params, dict(num_clips=man['num_clips'],
+                                            dir=cache_dir), time.time() - ts)
+        elif kind == 'head':
+            b, row, s = arg
+            ckpt = state.result('pretrain[0]')['checkpoint']
+            overrides = BLOCKS[b]['rows'][row]
+            params = dict(iters=p['head_iters'], batch=p['head_batch'],
+                          pretrain=state.result('pretrain[0]')['sha256'],
+                          overrides=json.loads(json.dumps(overrides, default=str)))
+            path = osp.join(work, f'{b}_{slug(row)}_s{s}', 'val_dets.pkl')
+            if state.done(name, params) and osp.isfile(path):
+                continue
+            info = _train_head_and_predict(root_of[0], ckpt, work, p, s, class_ids,
+                                           overrides, path, progress)
+            state.record(name, params, dict(dets=path, **info), time.time() - ts)
         elif kind == 'random':
             params = dict(seed=arg)
             path = osp.join(work, f'random_d{arg}', 'val_dets.pkl')
@@ -297,7 +337,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     stock0 = [r for _, r in runs('stock', [(0, f'stock[(0, {s})]') for s in p['seeds']])]
     stock_d = runs('stock', [(d, f'stock[({d}, 0)]') for d in p['data_seeds']])
     random0 = [r for _, r in runs('random', [(0, f'random[{d}]') for d in [0]])]
-    sanity, blocks = {}, {}
+    sanity, out_blocks, block_names = {}, {}, blocks
     if stock0:
         aps = [point_aps(r, names) for r in stock0]
         class_ap = {n: float(np.nanmean([a[n] for a in aps])) for n in names.values()}
@@ -336,11 +376,19 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                                ci95=e['ci95'],
                                verdict={'+': 'reproduced', '-': 'not reproduced'}.get(
                                    e['verdict'], 'n.s.')))
-        blocks['stock_vs_random'] = dict(rows=rows, claims=claims,
+        out_blocks['stock_vs_random'] = dict(rows=rows, claims=claims,
                                          per_class=res['per_class'],
                                          seeds=res['seeds'], n_boot=res['n_boot'],
                                          videos=res['videos'])
-    summary = dict(sanity=sanity, blocks=blocks,
+    for b in block_names:
+        runs_by_row = {}
+        for row in BLOCKS[b]['rows']:
+            keys = [(0, f'head[{b}|{row}|{s}]') for s in p['seeds']]
+            runs_by_row[row] = [r for _, r in runs('head', keys)]
+        if any(runs_by_row.values()):
+            out_blocks[b] = evaluate_block(b, runs_by_row, names, V2_GROUPS,
+                                           n_boot=p['n_boot'])
+    summary = dict(sanity=sanity, blocks=out_blocks,
                    meta=dict(tiny=tiny, scale=scale, device=device, plan=p,
                              skipped=skipped, stage_seconds=timings,
                              seconds=round(time.time() - t0, 1),
@@ -371,6 +419,29 @@ def _train_and_predict(root, ckpt, work_dir, p, seed, class_ids, device, path):
         pickle.dump(dets, f)
 
 
+def _train_head_and_predict(root, ckpt, work, p, seed, class_ids, overrides, path,
+                            progress) -> dict:
+    """One row of a cached block: the stock v2 config + ``overrides``, its neck /
+    RoI head trained on the train cache, detections on the val cache."""
+    from stadl_plugins.benchmark.cached_heads import predict_on_cache, train_on_cache
+    from stadl_plugins.benchmark.feature_cache import load_feature_cache
+    meta = _meta(root)
+    cfg = stock_config(root, meta, ckpt, osp.dirname(path), p, seed)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    train = load_feature_cache(osp.join(work, 'cache', 'train'), cfg, ckpt, 'train',
+                               limit=p['cache_limit'])
+    val = load_feature_cache(osp.join(work, 'cache', 'val'), cfg, ckpt, 'val',
+                             limit=p['cache_limit'])
+    model = train_on_cache(cfg, train, iters=p['head_iters'], batch_size=p['head_batch'],
+                           seed=seed, progress=progress)
+    dets = predict_on_cache(model, val, class_ids, progress=progress)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        pickle.dump(dets, f)
+    return model.cache_train_info
+
+
 def report_md(summary: dict) -> str:
     s = summary['sanity']
     out = ['## Benchmark v2 (issue 19)', '',
@@ -385,9 +456,23 @@ def report_md(summary: dict) -> str:
                 f"std over data seeds {s.get('val_map_std_over_data_seeds', float('nan')):.4f}; "
                 f"bars {s.get('bars')}", '']
     for name, b in summary['blocks'].items():
-        out += [f'### {name}', '', '| claim | effect | 95 % CI | verdict |',
-                '|---|---|---|---|']
+        out += [f'### {name}', '']
+        if b.get('paper'):
+            out += [f"_{b['paper']}_", '']
+        cols = [c for c in ('mAP', 'motion', 'order', 'context', 'others')
+                if any(c in r for r in b['rows'])]
+        if cols and 'seeds' in b['rows'][0]:
+            out += ['| row | seeds | ' + ' | '.join(cols) + ' |',
+                    '|---|---|' + '---|' * len(cols)]
+            for r in b['rows']:
+                out.append(f"| {r['row']} | {r['seeds']} | " + ' | '.join(
+                    f"{r[c]:.3f}" if c in r else '-' for c in cols) + ' |')
+            out.append('')
+        out += ['| claim | effect | 95 % CI | verdict |', '|---|---|---|---|']
         for c in b['claims']:
+            if c['effect'] is None:
+                out.append(f"| {c['claim']} | - | - | {c['verdict']} |")
+                continue
             out.append(f"| {c['claim']} | {c['effect']:+.3f} | "
                        f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['verdict']} |")
         out.append('')
@@ -403,12 +488,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='v2: stop starting stages after this (s, or 90m, 2h)')
     p.add_argument('--fresh', action='store_true', help='v2: ignore state.json')
     p.add_argument('--data-root', default=None, help='v2: where the data go')
+    p.add_argument('--blocks', nargs='*', default=None,
+                   help='v2: ablation blocks to run (default: all; none: sanity only)')
 
 
 def main_from_args(a, out: str) -> dict:
     summary = run_suite(out, tiny=a.tiny, scale=a.scale, device=a.device,
                         time_budget=parse_budget(a.time_budget), fresh=a.fresh,
-                        data_root=a.data_root)
+                        data_root=a.data_root, blocks=a.blocks)
     print(json.dumps(summary['sanity'], indent=1))
     print(f"[benchmarks] v2 summary written to {osp.join(out, 'summary.json')}")
     return summary

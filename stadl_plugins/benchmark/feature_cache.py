@@ -10,7 +10,10 @@ read with the config's *val* pipeline: no flip, deterministic sampling):
 * ``features.npy``: float16 ``(N, C, T, H, W)``, the backbone's output for the
   clip (what the RoI extractor of the config reads), memory-mapped on load;
 * ``index.pkl``: per row ``key`` (``'vid,TTTT'``), ``proposals`` (px), ``gt_bboxes``
-  (px), ``gt_labels`` (multi-hot, as packed) and ``img_shape``;
+  (px), ``gt_labels`` (multi-hot, as packed), ``img_shape`` and ``metainfo`` (the
+  packed data sample's metainfo: what the RoI head's ``predict`` reads, e.g.
+  ``scale_factor``), so :mod:`~stadl_plugins.benchmark.cached_heads` can rebuild
+  the data samples;
 * ``manifest.json`` (written last): digests of the backbone config, the pipeline
   and dataset config of the split, the checkpoint file (SHA-256) and the data's
   ``meta.json``, plus dtype and format version. :func:`load_feature_cache`
@@ -30,7 +33,7 @@ import numpy as np
 from ..safe_load import safe_pickle_load
 from .manifest import StaleCacheError, check_manifest, digest, sha256_file, write_manifest
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: rows carry the data sample's metainfo
 __all__ = ['build_feature_cache', 'load_feature_cache', 'cache_manifest',
            'FeatureCache', 'StaleCacheError']
 
@@ -51,6 +54,21 @@ def _split_dataset_cfg(cfg, split: str) -> dict:
     ds['pipeline'] = ref.dataset.to_dict()['pipeline']
     ds['test_mode'] = True
     return ds
+
+
+def _plain_metainfo(meta: dict) -> dict:
+    """The metainfo entries a data-only unpickler can read back (numbers, strings,
+    tuples, numpy arrays); anything else is dropped (e.g. file handles)."""
+    out = {}
+    for k, v in meta.items():
+        if isinstance(v, (int, float, str, bool, type(None))):
+            out[k] = v
+        elif isinstance(v, (tuple, list)) and all(
+                isinstance(e, (int, float, str, bool)) for e in v):
+            out[k] = tuple(v)
+        elif isinstance(v, np.ndarray) and v.dtype.kind in 'biuf':
+            out[k] = v
+    return out
 
 
 def cache_manifest(cfg, checkpoint: str | None, split: str) -> dict:
@@ -127,7 +145,8 @@ def build_feature_cache(cfg, checkpoint: str | None, cache_dir: str, split: str 
                 else None,
                 gt_labels=gt.labels.cpu().numpy() if gt is not None and 'labels' in gt
                 else None,
-                img_shape=tuple(ds.metainfo.get('img_shape', ()))))
+                img_shape=tuple(ds.metainfo.get('img_shape', ())),
+                metainfo=_plain_metainfo(ds.metainfo)))
     if feats is not None:
         feats.flush()
         del feats

@@ -14,6 +14,19 @@ def run_main():
     return run.main
 
 
+def test_claim_verdicts_follow_the_interval():
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from v2_blocks import NO_LOSS_MARGIN, claim_verdict
+    assert claim_verdict('better', 0.01, 0.05) == 'reproduced'
+    assert claim_verdict('better', -0.01, 0.05) == 'n.s.'
+    assert claim_verdict('better', -0.05, -0.01) == 'not reproduced'
+    assert claim_verdict('no_loss', -NO_LOSS_MARGIN / 2, 0.01) == 'reproduced'
+    assert claim_verdict('no_loss', -NO_LOSS_MARGIN * 2, 0.01) == 'n.s.'
+    assert claim_verdict('no_loss', -0.05, -0.01) == 'not reproduced'
+    with pytest.raises(ValueError, match='unknown claim kind'):
+        claim_verdict('worse', 0, 1)
+
+
 @pytest.mark.slow
 def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     out = tmp_path / 'results'
@@ -35,6 +48,13 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
             assert set(c) >= {'claim', 'effect', 'ci95', 'verdict'}
             assert c['verdict'] in ('reproduced', 'not reproduced', 'n.s.')
             assert len(c['ci95']) == 2
+    # the cached-feature ablation blocks (issue 20): every row, every seed, each claim
+    from v2_blocks import BLOCKS
+    for name, spec in BLOCKS.items():
+        block = s['blocks'][name]
+        assert [r['row'] for r in block['rows']] == list(spec['rows'])
+        assert all(r['seeds'] == 3 and 0 <= r['mAP'] <= 1 for r in block['rows'])
+        assert [c['claim'] for c in block['claims']] == [c[0] for c in spec['claims']]
     assert s['meta']['complete'] and (out / 'v2' / 'report.md').is_file()
     state = json.loads((out / 'v2' / 'state.json').read_text())
     # resume: nothing is trained again

@@ -141,3 +141,112 @@ def test_feature_cache_refuses_a_stale_manifest(pretrained, tiny_v2, tmp_path):
     os.remove(osp.join(cache_dir, 'manifest.json'))
     with pytest.raises(StaleCacheError, match='incomplete'):
         load_feature_cache(cache_dir, cfg, ckpt, 'train', limit=3)
+
+
+@pytest.fixture(scope='module')
+def val_cache(pretrained, tiny_v2, tmp_path_factory):
+    from stadl_plugins.benchmark.feature_cache import build_feature_cache, load_feature_cache
+    _, man = pretrained
+    root, meta = tiny_v2
+    work = tmp_path_factory.mktemp('cache_val')
+    cfg = stock_v2_cfg(root, meta, man['checkpoint'], work / 'w')
+    cfg.val_dataloader = dict(num_workers=0, dataset=cfg.train_dataloader.dataset.copy())
+    cfg.val_dataloader.dataset.pipeline = [
+        dict(type='SampleAVAFrames', clip_len=4, frame_interval=2, test_mode=True),
+        dict(type='RawFrameDecode'),
+        dict(type='FormatShape', input_format='NCTHW', collapse=True),
+        dict(type='PackActionInputs')]
+    cache_dir = str(work / 'cache')
+    build_feature_cache(cfg, man['checkpoint'], cache_dir, split='train', limit=4,
+                        progress=False)
+    return cfg, load_feature_cache(cache_dir, cfg, man['checkpoint'], 'train', limit=4)
+
+
+def _full_model(cfg, checkpoint, seed):
+    """The end-to-end detector (real backbone) with the cached model's head weights."""
+    from mmaction.registry import MODELS
+    from mmengine.config import ConfigDict
+    from mmengine.runner import load_checkpoint
+
+    from stadl_plugins.benchmark.cached_heads import build_cached_model
+    torch.manual_seed(seed)
+    cached = build_cached_model(cfg)
+    model_cfg = ConfigDict(cfg.model.to_dict())
+    model_cfg.pop('init_cfg', None)
+    full = MODELS.build(model_cfg)
+    load_checkpoint(full, checkpoint, map_location='cpu', strict=False, logger='silent')
+    full.roi_head.load_state_dict(cached.roi_head.state_dict())
+    return cached, full
+
+
+def _dataset_items(cfg, n):
+    from mmaction.registry import DATASETS
+
+    from stadl_plugins.benchmark.feature_cache import _split_dataset_cfg
+    ds = DATASETS.build(_split_dataset_cfg(cfg, 'train'))
+    return [ds[i] for i in range(n)]
+
+
+def test_cached_head_predicts_what_the_end_to_end_detector_predicts(val_cache, pretrained):
+    """The outside reference is mmdet/MMAction2's own end-to-end test_step."""
+    from mmengine.dataset import pseudo_collate
+
+    from stadl_plugins.benchmark.cached_heads import pack_detections, predict_on_cache
+    cfg, cache = val_cache
+    _, man = pretrained
+    cached, full = _full_model(cfg, man['checkpoint'], seed=0)
+    full.eval()
+    mine = predict_on_cache(cached, cache, list(range(1, 10)), progress=False)
+    items = _dataset_items(cfg, len(cache))
+    assert len(mine) == len(items)
+    with torch.no_grad():
+        for item in items:
+            out = full.test_step(pseudo_collate([item]))[0]
+            key, (b, lab, s) = pack_detections(out, list(range(1, 10)))
+            mb, ml, ms = mine[key]
+            np.testing.assert_array_equal(lab, ml)
+            np.testing.assert_allclose(b, mb, atol=1e-6)
+            # float16 cache vs float32 end to end: scores agree to the cache's precision
+            np.testing.assert_allclose(s, ms, atol=2e-3)
+
+
+def test_cached_head_loss_equals_the_end_to_end_loss(val_cache, pretrained):
+    from mmengine.dataset import pseudo_collate
+
+    from stadl_plugins.benchmark.cached_heads import _batch, cache_data_samples
+    cfg, cache = val_cache
+    _, man = pretrained
+    cached, full = _full_model(cfg, man['checkpoint'], seed=1)
+    cached.train()
+    full.train()
+    for m in (cached, full):       # no dropout, no BN statistics: a deterministic loss
+        m.roi_head.bbox_head.dropout_ratio = 0
+        m.roi_head.bbox_head.dropout = torch.nn.Identity()
+    with torch.no_grad():          # logits far from 0, so the loss sees the features
+        cached.roi_head.bbox_head.fc_cls.weight.mul_(300)
+        full.roi_head.bbox_head.fc_cls.weight.copy_(cached.roi_head.bbox_head.fc_cls.weight)
+    full.backbone.eval()
+    items = _dataset_items(cfg, 2)
+    data = full.data_preprocessor(pseudo_collate(items), True)
+    torch.manual_seed(5)
+    ref = full.loss(data['inputs'], data['data_samples'])
+    torch.manual_seed(5)
+    got = cached.loss(_batch(cache, [0, 1]), cache_data_samples(cache.index[:2]))
+    assert set(ref) == set(got)
+    for k in ref:
+        if 'loss' in k:
+            torch.testing.assert_close(got[k], ref[k], atol=2e-3, rtol=2e-3)
+
+
+def test_train_on_cache_updates_only_the_head_and_is_seeded(val_cache):
+    from stadl_plugins.benchmark.cached_heads import CachedFeatures, train_on_cache
+    cfg, cache = val_cache
+    a = train_on_cache(cfg, cache, iters=3, batch_size=2, seed=3, progress=False)
+    b = train_on_cache(cfg, cache, iters=3, batch_size=2, seed=3, progress=False)
+    c = train_on_cache(cfg, cache, iters=3, batch_size=2, seed=4, progress=False)
+    assert isinstance(a.backbone, CachedFeatures)
+    sa, sb, sc = (m.roi_head.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)
+    assert a.cache_train_info['iters'] == 3
+    assert np.isfinite(a.cache_train_info['final_loss'])

@@ -1,0 +1,114 @@
+"""Ablation blocks of benchmark v2 that train on the frozen-backbone feature cache
+(issue 20). Each row is the stock v2 config plus the overrides listed here
+(dotted keys, as ``--cfg-options``), built by the registry and trained with
+:func:`stadl_plugins.benchmark.cached_heads.train_on_cache`; each claim compares
+two rows with the paired per-video bootstrap of
+:func:`stadl_plugins.evaluation.bootstrap.paired_bootstrap`.
+
+A claim is one of
+
+* ``('better', a, b, group)``: row ``a`` > row ``b`` on ``group`` -- *reproduced*
+  when the 95 % CI of ``a - b`` lies above 0, *not reproduced* when it lies below
+  0, else *n.s.*;
+* ``('no_loss', a, b, group)``: ``a`` does not lose to ``b`` -- *reproduced* when
+  the CI's lower end is above ``-NO_LOSS_MARGIN``, *not reproduced* when its upper
+  end is below 0, else *n.s.*.
+
+Groups are V2_GROUPS' ``motion`` / ``order`` / ``context``, ``others`` (every
+class not in ``context``) or ``mAP``.
+"""
+from __future__ import annotations
+
+#: the non-inferiority margin of a ``no_loss`` claim (frame-AP)
+NO_LOSS_MARGIN = 0.02
+
+_ATR = {'model.roi_head.shared_head': dict(
+    type='ATRHead', in_channels=64, latent_channels=32, featmap_stride=8,
+    num_layers=1, context_radius=1.0, query='cell', norm='LN')}
+
+BLOCKS = {
+    'atr': dict(
+        paper='Jiang et al. 2018, Human Centric Spatio-Temporal Action Localization '
+              '(ATR: non-local relation from the actor RoI to its surroundings)',
+        rows={
+            'stock': {},
+            'stock + global context': {
+                'model.roi_head.bbox_roi_extractor.with_global': True,
+                'model.roi_head.bbox_head.in_channels': 128},
+            'ATR': _ATR,
+            'ATR without box mask': {'model.roi_head.shared_head': dict(
+                _ATR['model.roi_head.shared_head'], mask_margin=-1.0)},
+            'ATR without context radius': {'model.roi_head.shared_head': dict(
+                _ATR['model.roi_head.shared_head'], context_radius=None)},
+        },
+        claims=[
+            ('ATR > stock on the context classes', 'better', 'ATR', 'stock', 'context'),
+            ('ATR does not lose to stock on the other classes', 'no_loss', 'ATR',
+             'stock', 'others'),
+            ('the box mask matters (ATR > ATR without mask, context)', 'better', 'ATR',
+             'ATR without box mask', 'context'),
+            ('global pooling does not suffice (ATR > stock + global, context)',
+             'better', 'ATR', 'stock + global context', 'context'),
+            ('the context radius helps (ATR > ATR without radius, context)', 'better',
+             'ATR', 'ATR without context radius', 'context'),
+        ]),
+}
+
+
+def slug(text: str) -> str:
+    return ''.join(c if c.isalnum() else '_' for c in text.lower()).strip('_')
+
+
+def claim_verdict(kind: str, lo: float, hi: float) -> str:
+    if kind == 'better':
+        return 'reproduced' if lo > 0 else ('not reproduced' if hi < 0 else 'n.s.')
+    if kind == 'no_loss':
+        return ('reproduced' if lo > -NO_LOSS_MARGIN
+                else ('not reproduced' if hi < 0 else 'n.s.'))
+    raise ValueError(f'unknown claim kind {kind!r}')
+
+
+def groups_with_others(groups: dict) -> dict:
+    """V2 groups plus ``others`` (every class outside ``context``)."""
+    out = dict(groups)
+    out['others'] = [n for g, ns in groups.items() if g != 'context' for n in ns]
+    return out
+
+
+def evaluate_block(name: str, runs: dict, class_names: dict, groups: dict,
+                   n_boot: int, seed: int = 0) -> dict:
+    """``{"rows": [...], "claims": [...]}`` of one block from ``runs``
+    (``{row: [RankedRun per seed]}``); rows without runs are reported missing."""
+    import numpy as np
+
+    from stadl_plugins.evaluation.bootstrap import paired_bootstrap, point_aps
+    spec = BLOCKS[name]
+    groups = groups_with_others(groups)
+    rows, claims = [], []
+    for row in spec['rows']:
+        rr = runs.get(row) or []
+        entry = dict(row=row, seeds=len(rr), overrides=spec['rows'][row])
+        if rr:
+            aps = [point_aps(r, class_names) for r in rr]
+            per_class = {n: float(np.nanmean([a[n] for a in aps])) for n in
+                         class_names.values()}
+            entry['class_ap'] = per_class
+            entry['mAP'] = float(np.nanmean(list(per_class.values())))
+            for g, ns in groups.items():
+                entry[g] = float(np.nanmean([per_class[n] for n in ns]))
+            entry['mAP_per_seed'] = [float(np.nanmean(list(a.values()))) for a in aps]
+        rows.append(entry)
+    for text, kind, a, b, group in spec['claims']:
+        if not runs.get(a) or not runs.get(b):
+            claims.append(dict(claim=text, effect=None, ci95=None, verdict='not run',
+                               rows=[a, b], group=group))
+            continue
+        res = paired_bootstrap(runs[a], runs[b], class_names, groups=groups,
+                               n_boot=n_boot, seed=seed)
+        cell = res['overall'] if group == 'mAP' else res['per_group'][group]
+        claims.append(dict(claim=text, effect=cell['effect'], ci95=cell['ci95'],
+                           verdict=claim_verdict(kind, *cell['ci95']), kind=kind,
+                           rows=[a, b], group=group, a=cell['method'], b=cell['stock'],
+                           seeds=[len(runs[a]), len(runs[b])]))
+    return dict(paper=spec['paper'], rows=rows, claims=claims,
+                no_loss_margin=NO_LOSS_MARGIN)
