@@ -666,7 +666,7 @@ def detect_video(video: str, inferencer: STADInferencer, detector, *,
         if (is_kf or not keyframes_only) and (is_kf or idx % det_interval == 0):
             dets = detector(frame, idx, t)
             if dets is not None:
-                tracker.update(dets)
+                tracker.update(dets, frame=idx)
         ids, boxes = tracker.state()
         if len(ids):
             result.frames_with_person += 1

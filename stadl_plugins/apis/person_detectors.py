@@ -31,7 +31,8 @@ import numpy as np
 
 from ..safe_load import safe_pickle_load
 from ..structures.bbox import nms, pairwise_iou
-from ..tracking.online import IoUTracker, Track  # noqa: F401  (re-exported)
+from ..structures.track import Track  # noqa: F401  (re-exported)
+from ..tracking.online import IoUTracker  # noqa: F401  (re-exported)
 
 
 class PersonDetectorError(RuntimeError):

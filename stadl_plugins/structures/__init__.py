@@ -1,10 +1,13 @@
 """Data structures shared by every layer (as MMAction2's ``structures/``).
 
 ``bbox``: box areas, IoU, matching and NMS; ``flow_pairs``: the frame pairs of
-the two-stream flow model. Nothing here imports from the rest of the package.
+the two-stream flow model; ``track``: :class:`Track`, one person (or tube) over
+time, the track type of linking, the online tracker and the demo. Nothing here
+imports from the rest of the package.
 """
 from .bbox import box_area, greedy_match, nms, paired_iou, pairwise_iou, remaining_match
 from .flow_pairs import pair_indices
+from .track import TRACK_KEYS, Track
 
 __all__ = ['box_area', 'pairwise_iou', 'paired_iou', 'greedy_match',
-           'remaining_match', 'nms', 'pair_indices']
+           'remaining_match', 'nms', 'pair_indices', 'Track', 'TRACK_KEYS']

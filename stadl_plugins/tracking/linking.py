@@ -15,14 +15,20 @@ linear interpolation of the boxes (``detected`` False, score 0), so every track
 is gap-free (one row per frame) as :mod:`stadl_plugins.localization.temporal`
 expects. Tracks spanning fewer than ``min_length`` frames are dropped.
 
-Track format (one dict per track)::
+Tracks are :class:`~stadl_plugins.structures.track.Track` objects (the package's
+one track type) with gap-free rows::
 
-    {'frames': int64 (L,) consecutive frame numbers,
-     'boxes': float32 (L, 4) x1, y1, x2, y2 (pixels),
-     'scores': float32 (L,) detection score (0 on interpolated frames),
-     'detected': bool (L,) False on interpolated frames}
+    frames   int64 (L,) consecutive frame numbers,
+    boxes    float32 (L, 4) x1, y1, x2, y2 (pixels),
+    scores   float32 (L,) detection score (0 on interpolated frames),
+    detected bool (L,) False on interpolated frames
 
-Pickle format written by :func:`save_tracks` / read by :func:`load_tracks`::
+A track also reads like the track dict ``{'frames', 'boxes', 'scores',
+'detected'}`` these functions returned before (``track['boxes']``), and every
+function here that takes tracks takes such dicts too.
+
+Pickle format written by :func:`save_tracks` / read by :func:`load_tracks`
+(tracks stored as dicts, :meth:`Track.to_dict <stadl_plugins.structures.track.Track.to_dict>`)::
 
     {'format': 'stadl_person_tracks', 'version': 1,
      'params': {...linking parameters...},
@@ -38,9 +44,9 @@ import pickle
 
 import numpy as np
 
-from stadl_plugins.structures.bbox import pairwise_iou
-
 from ..safe_load import safe_pickle_load
+from ..structures.bbox import pairwise_iou
+from ..structures.track import Track
 
 __all__ = ['link_person_boxes', 'link_videos', 'save_tracks', 'load_tracks',
            'tracks_to_arrays', 'keyframe_proposals_to_frames']
@@ -61,19 +67,6 @@ def _as_dets(d, frame):
     return d
 
 
-def _finish(track) -> dict:
-    frames = np.asarray(track['frames'], dtype=np.int64)
-    boxes = np.asarray(track['boxes'], dtype=np.float32)
-    scores = np.asarray(track['scores'], dtype=np.float32)
-    full = np.arange(frames[0], frames[-1] + 1)
-    out_boxes = np.stack([np.interp(full, frames, boxes[:, k]) for k in range(4)], 1)
-    detected = np.isin(full, frames)
-    out_scores = np.zeros(len(full), np.float32)
-    out_scores[frames - frames[0]] = scores
-    return dict(frames=full, boxes=out_boxes.astype(np.float32), scores=out_scores,
-                detected=detected)
-
-
 def link_person_boxes(frame_dets: dict, iou_thr: float = 0.3, max_gap: int = 5,
                       min_length: int = 10, min_score: float = 0.0) -> list:
     """Link one video's per-frame person boxes into gap-free tracks.
@@ -88,7 +81,7 @@ def link_person_boxes(frame_dets: dict, iou_thr: float = 0.3, max_gap: int = 5,
         min_score: detections scoring below are ignored.
 
     Returns:
-        list of track dicts (module docstring), ordered by first frame.
+        list of gap-free :class:`Track` (module docstring), ordered by first frame.
     """
     if iou_thr < 0 or max_gap < 0 or min_length < 1:
         raise ValueError(f'need iou_thr >= 0, max_gap >= 0, min_length >= 1; got '
@@ -99,11 +92,11 @@ def link_person_boxes(frame_dets: dict, iou_thr: float = 0.3, max_gap: int = 5,
         d = d[d[:, 4] >= min_score]
         still = []
         for t in live:  # finish tracks whose gap got too long
-            (still if frame - t['frames'][-1] - 1 <= max_gap else done).append(t)
+            (still if frame - t.end - 1 <= max_gap else done).append(t)
         live = still
         free_det = np.ones(len(d), dtype=bool)
         if live and len(d):
-            iou = pairwise_iou(np.array([t['boxes'][-1] for t in live]), d[:, :4])  # (n_live, n)
+            iou = pairwise_iou(np.array([t.last_box for t in live]), d[:, :4])  # (n_live, n)
             ti, di = np.nonzero(iou >= iou_thr)
             order = np.lexsort((-d[di, 4], -iou[ti, di]))  # best IoU, then score
             free_trk = np.ones(len(live), dtype=bool)
@@ -111,14 +104,14 @@ def link_person_boxes(frame_dets: dict, iou_thr: float = 0.3, max_gap: int = 5,
                 a, b = ti[k], di[k]
                 if free_trk[a] and free_det[b]:
                     free_trk[a] = free_det[b] = False
-                    live[a]['frames'].append(frame)
-                    live[a]['boxes'].append(d[b, :4])
-                    live[a]['scores'].append(d[b, 4])
+                    live[a].append(frame, d[b, :4], d[b, 4])
         for b in np.flatnonzero(free_det):
-            live.append(dict(frames=[frame], boxes=[d[b, :4]], scores=[d[b, 4]]))
+            t = Track()
+            t.append(frame, d[b, :4], d[b, 4])
+            live.append(t)
     done += live
-    out = [_finish(t) for t in done if t['frames'][-1] - t['frames'][0] + 1 >= min_length]
-    return sorted(out, key=lambda t: int(t['frames'][0]))
+    out = [t.interpolated() for t in done if t.span >= min_length]
+    return sorted(out, key=lambda t: t.start)
 
 
 def link_videos(dets_by_video: dict, **kwargs) -> dict:
@@ -127,19 +120,22 @@ def link_videos(dets_by_video: dict, **kwargs) -> dict:
 
 
 def save_tracks(path: str, tracks: dict, params: dict | None = None) -> None:
-    """Write ``{video: [track]}`` in the documented pickle format."""
+    """Write ``{video: [track]}`` (:class:`Track` or track dicts) in the documented
+    pickle format (tracks as dicts)."""
     for v, ts in tracks.items():
         for t in ts:
-            missing = {'frames', 'boxes', 'scores', 'detected'} - set(t)
+            missing = {'frames', 'boxes', 'scores', 'detected'} - set(t.keys())
             if missing:
                 raise ValueError(f'track of video {v!r} lacks {sorted(missing)}')
+    tracks = {v: [t.to_dict() if isinstance(t, Track) else t for t in ts]
+              for v, ts in tracks.items()}
     with open(path, 'wb') as f:
         pickle.dump(dict(format=TRACKS_FORMAT, version=TRACKS_VERSION,
                          params=dict(params or {}), tracks=tracks), f)
 
 
 def load_tracks(path: str) -> dict:
-    """Read a :func:`save_tracks` file; returns ``{video: [track]}``."""
+    """Read a :func:`save_tracks` file; returns ``{video: [Track]}``."""
     with open(path, 'rb') as f:
         data = safe_pickle_load(f)
     if not isinstance(data, dict) or data.get('format') != TRACKS_FORMAT:
@@ -159,7 +155,7 @@ def load_tracks(path: str) -> dict:
                              f'got {type(ts).__name__}')
         for k, tr in enumerate(ts):
             _check_track(f'{path}: tracks[{video!r}][{k}]', tr)
-    return tracks
+    return {video: [Track.from_dict(tr) for tr in ts] for video, ts in tracks.items()}
 
 
 def _check_track(where: str, tr) -> None:
@@ -189,7 +185,7 @@ def _check_track(where: str, tr) -> None:
 
 
 def tracks_to_arrays(tracks: dict):
-    """Pad ``{video: [track]}`` into the arrays of
+    """Pad ``{video: [track]}`` (:class:`Track` or track dicts) into the arrays of
     :func:`stadl_plugins.localization.temporal.localize_tracks`.
 
     Returns:
@@ -197,16 +193,16 @@ def tracks_to_arrays(tracks: dict):
         ``videos`` (list of N names), ``index`` (list of ``(video, k)``).
     """
     index = [(v, k) for v in tracks for k in range(len(tracks[v]))]
-    t_max = max((len(tracks[v][k]['frames']) for v, k in index), default=0)
+    trs = [Track.coerce(tracks[v][k]) for v, k in index]
+    t_max = max((len(tr) for tr in trs), default=0)
     boxes = np.zeros((len(index), t_max, 4), np.float32)
     lengths = np.zeros(len(index), np.int64)
     starts = np.zeros(len(index), np.int64)
-    for i, (v, k) in enumerate(index):
-        tr = tracks[v][k]
-        ln = len(tr['frames'])
-        boxes[i, :ln] = tr['boxes']
-        boxes[i, ln:] = tr['boxes'][-1]
-        lengths[i], starts[i] = ln, tr['frames'][0]
+    for i, tr in enumerate(trs):
+        ln = len(tr)
+        boxes[i, :ln] = tr.boxes
+        boxes[i, ln:] = tr.last_box
+        lengths[i], starts[i] = ln, tr.start
     return boxes, lengths, starts, [v for v, _ in index], index
 
 

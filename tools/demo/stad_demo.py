@@ -219,18 +219,22 @@ class AnnotatedVideoWriter:
 
 
 class TubeCollector:
-    """Frame sink that records every track's box on every frame (4 floats per
-    track and frame) and forwards the frame to another sink."""
+    """Frame sink that records every track's box on every frame (a
+    :class:`~stadl_plugins.structures.track.Track` per track id, one row per
+    frame it is shown on) and forwards the frame to another sink."""
 
     def __init__(self, forward=None):
+        from stadl_plugins.structures import Track
         self.forward = forward
-        self.frames: dict[int, list] = {}
-        self.boxes: dict[int, list] = {}
+        self.tracks: dict[int, Track] = {}
+        self._new_track = Track
 
     def __call__(self, index, frame, track_ids, boxes, keyframe):
         for tid, box in zip(track_ids, boxes):
-            self.frames.setdefault(int(tid), []).append(index)
-            self.boxes.setdefault(int(tid), []).append(np.asarray(box, np.float32))
+            track = self.tracks.get(int(tid))
+            if track is None:
+                track = self.tracks[int(tid)] = self._new_track(track_id=int(tid))
+            track.append(index, box)
         if self.forward is not None:
             self.forward(index, frame, track_ids, boxes, keyframe)
 
@@ -243,9 +247,9 @@ class TubeCollector:
                 t.append(kf.time)
                 s.append(kf.scores[row])
         tubes = []
-        for tid in sorted(self.frames):
-            tube = dict(id=tid, frame_inds=np.array(self.frames[tid], np.int64),
-                        boxes=np.stack(self.boxes[tid]))
+        for tid in sorted(self.tracks):
+            track = self.tracks[tid]
+            tube = dict(id=tid, frame_inds=track.frames, boxes=track.boxes)
             if tid in per_track:
                 times, scores = per_track[tid]
                 scores = np.stack(scores).astype(np.float32)
@@ -336,7 +340,7 @@ def main(argv=None):
         os.makedirs(osp.dirname(osp.abspath(args.out_tubes)), exist_ok=True)
         with open(args.out_tubes, 'wb') as f:
             pickle.dump(sink.tubes(result), f, protocol=4)
-        print(f'[stad_demo] wrote {len(sink.frames)} tubes to {args.out_tubes}')
+        print(f'[stad_demo] wrote {len(sink.tracks)} tubes to {args.out_tubes}')
     print(result.summary())
     print(f'[stad_demo] wrote {out_video} ({written} frames; input '
           f'{result.frames_read}) and {out_csv} ({len(rows)} rows, timestamps in '
