@@ -144,9 +144,7 @@ def link_video(frame_dets: dict, nframes: int, nms_thr: float = 0.6,
     """
     if style not in LINK_STYLES:
         raise ValueError(f'style must be one of {LINK_STYLES}, got {style!r}')
-    if style == 'moc':
-        return _link_video_moc(frame_dets, nframes, nms_thr, top_k, link_iou,
-                               min_len, min_score)
+    moc = style == 'moc'
     # a tube: [list of (frame, det row (5,)), running score sum]
     current: list = []
     finished: list = []
@@ -154,20 +152,28 @@ def link_video(frame_dets: dict, nframes: int, nms_thr: float = 0.6,
     for frame in range(1, nframes + 1):
         d = frame_dets.get(frame)
         d = empty if d is None else np.asarray(d, dtype=np.float64).reshape(-1, 5)
-        if upstream_soft_nms:
+        if moc:
+            d = moc_weighted_nms(d, nms_thr, top_k)
+        elif upstream_soft_nms:
             d = _upstream_soft_nms(d, nms_thr, top_k)
         elif len(d) > 1:
             d = d[nms(d[:, :4], d[:, 4], nms_thr, top_k)]
         if not current:
             current = [[[(frame, row)], row[4]] for row in d]
             continue
-        # best mean score first (stable: ties keep their order)
-        current.sort(key=lambda t: -t[1] / len(t[0]))
+        # best mean score first: 'hard' sorts stably (ties keep their order),
+        # 'moc' with numpy's default sort (ties as MOC)
+        if moc:
+            means = np.array([t[1] / len(t[0]) for t in current])
+            current = [current[i] for i in np.argsort(-means)]
+        else:
+            current.sort(key=lambda t: -t[1] / len(t[0]))
         if len(d):
             last = np.array([t[0][-1][1][:4] for t in current])
-            ok = pairwise_iou(last, d[:, :4]) >= link_iou  # (tubes, dets)
+            ok = pairwise_iou(last, d[:, :4], plus_one=moc and _boxes.ACT_PLUS_ONE
+                              ) >= link_iou  # (tubes, dets)
         free = np.ones(len(d), dtype=bool)
-        still = []
+        still, ended = [], []
         for it, t in enumerate(current):
             cand = np.flatnonzero(free & ok[it]) if len(d) else ()
             if len(cand):
@@ -177,10 +183,10 @@ def link_video(frame_dets: dict, nframes: int, nms_thr: float = 0.6,
                 t[1] += d[j, 4]
                 still.append(t)
             else:
-                finished.append(t)
+                ended.append(t)
+        finished += ended[::-1] if moc else ended  # MOC closes them in reverse order
         current = still + [[[(frame, row)], row[4]] for row in d[free]]
     finished += current
-
     return _build_tubes(finished, min_len, min_score)
 
 
@@ -199,44 +205,6 @@ def _build_tubes(finished, min_len, min_score) -> list:
             tube[frame - begin, 1:6] = row
         out.append((score, tube))
     return out
-
-
-def _link_video_moc(frame_dets, nframes, nms_thr, top_k, link_iou, min_len,
-                    min_score) -> list:
-    """MOC's ``BuildTubes`` loop for one video and label (K=1)."""
-    current: list = []   # [list of (frame, row (5,)), running score sum]
-    finished: list = []
-    empty = np.zeros((0, 5))
-    for frame in range(1, nframes + 1):
-        d = frame_dets.get(frame)
-        d = empty if d is None else np.asarray(d, dtype=np.float64).reshape(-1, 5)
-        d = moc_weighted_nms(d, nms_thr, top_k)
-        if current:
-            # best mean score first, with numpy's default sort (ties as MOC)
-            means = np.array([t[1] / len(t[0]) for t in current])
-            current = [current[i] for i in np.argsort(-means)]
-            ok = (pairwise_iou(np.array([t[0][-1][1][:4] for t in current]),
-                               d[:, :4], plus_one=_boxes.ACT_PLUS_ONE) >= link_iou
-                  if len(d) else None)
-            free = np.ones(len(d), dtype=bool)
-            still, ended = [], []
-            for it, t in enumerate(current):
-                cand = np.flatnonzero(free & ok[it]) if len(d) else ()
-                if len(cand):
-                    j = cand[np.argmax(d[cand, 4])]
-                    free[j] = False
-                    t[0].append((frame, d[j]))
-                    t[1] += d[j, 4]
-                    still.append(t)
-                else:
-                    ended.append(t)
-            finished += ended[::-1]  # MOC closes them in reverse order
-            d = d[free]
-        else:
-            still = []
-        current = still + [[[(frame, row)], row[4]] for row in d]
-    finished += current
-    return _build_tubes(finished, min_len, min_score)
 
 
 def link_tubes(dets: np.ndarray, videos: list, nframes: dict, num_classes: int,
