@@ -3,7 +3,8 @@
 # "I3D features every 1/3 s"); layer 1 runs a peephole ConvLSTM over the 3
 # micro-steps of each second, layer 2 pools them per second with attention.
 # RoI pooling reads the concatenation keyframe appearance + backbone + HST-LSTM
-# (paper Fig. 5). Same data and schedule as the quickstart.
+# (paper Fig. 5) of the keyframe's second (the clip centre, output_step='keyframe').
+# Same data and schedule as the quickstart.
 # The clip comes from the stock 9x3x1 baseline config, which differs only by the neck.
 _base_ = ['../baseline/slowonly_r18-tiny_9x3x1-15e_synthetic-rgb.py']
 
@@ -13,7 +14,7 @@ hstlstm = dict(
     hidden_channels=16,  # paper: 64 (kept small for CPU)
     micro_steps=3,
     num_layers=2,
-    output_step='last',
+    output_step='keyframe',  # the step of the keyframe's second (clip centre)
     output_features=('appearance', 'backbone', 'hstlstm'),
     output_mode='concat')  # the paper's Fig. 5 concatenation (default 'project':
     # the backbone's 64 channels, stock bbox_head unchanged)

@@ -149,7 +149,8 @@ def test_three_layers_and_pool_sizes():
         neck(torch.randn(1, 4, 9, 4, 4))
 
 
-@pytest.mark.parametrize('step,t_out', [('last', 1), ('center', 1), ('all', 3)])
+@pytest.mark.parametrize('step,t_out', [('last', 1), ('center', 1), ('keyframe', 1),
+                                        ('all', 3)])
 def test_output_concatenates_appearance_backbone_hstlstm(step, t_out):
     neck = randomize(HSTLSTMNeck(8, hidden_channels=4, output_step=step,
                                  output_mode='concat'), std=0.2)
@@ -158,7 +159,8 @@ def test_output_concatenates_appearance_backbone_hstlstm(step, t_out):
     assert neck.out_channels == 8 + 8 + 4
     assert out.shape == (2, 20, t_out, 5, 6)
     (_, _), (h2, _) = neck.hierarchy(feat)
-    sel = {'last': h2[:, :, 2:], 'center': h2[:, :, 1:2], 'all': h2}[step]
+    sel = {'last': h2[:, :, 2:], 'center': h2[:, :, 1:2], 'keyframe': h2[:, :, 1:2],
+           'all': h2}[step]
     torch.testing.assert_close(out[:, 16:], sel)
     # appearance = the keyframe (centre) slice, backbone = mean over the span
     torch.testing.assert_close(out[:, :8], feat[:, :, 4:5].expand(-1, -1, t_out, -1, -1))
@@ -168,6 +170,56 @@ def test_output_concatenates_appearance_backbone_hstlstm(step, t_out):
         span = feat if step == 'last' else feat[:, :, 3:6]
         torch.testing.assert_close(out[:, 8:16, 0], (feat[:, :, 6:9] if step == 'last'
                                                      else span).mean(2))
+
+
+def _keyframe_index(clip_len):
+    """Where MMAction2's SampleAVAFrames puts the keyframe in a clip: frame indices
+    ``keyframe + (arange(clip_len) - clip_len // 2) * frame_interval``."""
+    import numpy as np
+    offsets = (np.arange(clip_len) - clip_len // 2) * 3
+    (k,) = np.flatnonzero(offsets == 0)
+    return int(k)
+
+
+@pytest.mark.parametrize('seconds,num_layers', [(3, 2), (5, 2), (4, 2), (5, 1)])
+def test_default_output_is_the_keyframe_step(seconds, num_layers):
+    # a clip of `seconds` x 3 micro-steps (one backbone step per frame, as the
+    # synthetic 9x3x1 SlowOnly: T = clip_len) in which only the keyframe's second
+    # carries signal: the default output reads that second, 'last' does not
+    t = 3 * seconds
+    kf = _keyframe_index(t)
+    sec = kf // 3  # the second the keyframe frame falls in
+    neck = HSTLSTMNeck(8, hidden_channels=4, num_layers=num_layers, input_steps=None,
+                       output_features=('backbone',), output_mode='concat')
+    assert neck.output_step == 'keyframe'
+    assert neck.keyframe_step(seconds) == sec
+    feat = torch.zeros(1, 8, t, 3, 3)
+    feat[:, :, 3 * sec:3 * sec + 3] = torch.randn(1, 8, 3, 3, 3)
+    out = neck(feat)
+    torch.testing.assert_close(out[:, :, 0], feat[:, :, 3 * sec:3 * sec + 3].mean(2))
+    assert out.abs().sum() > 0
+    last = HSTLSTMNeck(8, hidden_channels=4, num_layers=num_layers, input_steps=None,
+                       output_features=('backbone',), output_mode='concat',
+                       output_step='last')
+    assert last(feat).abs().sum() == 0  # still available: the last second, empty here
+    # the HST-LSTM state: the top layer's step of the keyframe's second
+    full = randomize(HSTLSTMNeck(8, hidden_channels=4, num_layers=num_layers,
+                                 input_steps=None, output_features=('hstlstm',),
+                                 output_mode='concat'), std=0.3)
+    x = torch.randn(1, 8, t, 3, 3)
+    top = full._top_steps(full.hierarchy(x))
+    assert top.shape[2] == seconds
+    torch.testing.assert_close(full(x)[:, :, 0], top[:, :, sec])
+    full.output_step = 'last'
+    torch.testing.assert_close(full(x)[:, :, 0], top[:, :, -1])
+
+
+def test_hstlstm_configs_use_the_keyframe_step():
+    import glob
+    for path in sorted(glob.glob(f'{REPO}/configs/hstlstm/*.py')):
+        text = open(path).read()
+        assert "output_step='keyframe'" in text and "output_step='last'" not in text, path
+    assert Config.fromfile(CONFIG).model.neck.output_step == 'keyframe'
 
 
 def test_one_layer_outputs_end_of_each_second_and_tuple_inputs():

@@ -69,14 +69,27 @@ Paper gaps we filled (our choices):
   carried) unless ``reset_hidden_each_second=False``.
 * At the first step of a higher layer there is no previous own cell: its
   candidate is left out of ``g_c`` (weight exactly 0) instead of pooling zeros.
-* Which top-layer step feeds the keyframe's RoI pooling is not said: the default
-  ``output_step='last'`` uses the last step (it has seen the whole clip);
-  ``'center'`` uses the step of the keyframe's second (clip centred on the
-  keyframe, as MMAction2 samples) and ``'all'`` keeps every step (the stock RoI
-  extractor then pools them over time). ``'backbone'`` features are averaged
-  over the same span; ``'appearance'`` is the backbone's centre time slice
-  (the keyframe) unless the backbone returns a tuple with a separate 2D feature
-  (``appearance_index``): the paper's ResNet-50 keyframe stream would go there.
+* Which top-layer step feeds the keyframe's RoI pooling: the paper detects at
+  1 fps, "the keyframe at each second is mapped to the object bounding box and
+  action classification", RoI pooling "for every second" (Sec. 5, 6.1), i.e. each
+  keyframe with *its own second's* step. MMAction2 gives one keyframe per clip,
+  at frame ``clip_len // 2`` of the clip (``SampleAVAFrames``: offsets
+  ``(arange(clip_len) - clip_len // 2) * frame_interval`` around it), so the
+  default ``output_step='keyframe'`` takes the top-layer step whose time window
+  contains the clip centre: step ``M // 2`` of ``M`` equal steps (the keyframe's
+  relative time ``(clip_len // 2 + 1/2) / clip_len`` lies in ``[1/2, 1/2 + 1/M)``
+  for even ``M`` and in the middle step for odd ``M``, for any ``clip_len >= M``;
+  stock ``AVADataset``'s one-frame ``start_index`` shift does not change the
+  step). ``'center'`` is the same step (its older name, kept). ``'last'`` (the
+  default before) uses the last step, which has seen the whole clip but lies
+  after the keyframe: its frames are +0.6 to +1.2 s after it on the synthetic
+  9x3x1 clip (3 steps of 3 frames 0.3 s apart), about +1.5 to +2.5 s on the 5-s
+  AVA clip -- the keyframe would be classified from a later second.
+  ``'all'`` keeps every step (the stock RoI extractor then pools them over time).
+  ``'backbone'`` features are averaged over the same step's span; ``'appearance'``
+  is the backbone's centre time slice (the keyframe) unless the backbone returns
+  a tuple with a separate 2D feature (``appearance_index``): the paper's
+  ResNet-50 keyframe stream would go there.
 * Peephole weights are per channel (``peephole_size=None``) unless a fixed
   feature size is given.
 
@@ -98,6 +111,8 @@ from ..recurrent import PeepholeConvLSTMCell
 from ._projection import ResidualProjection, check_output_mode, replace_in_tuple
 
 FEATURES = ('appearance', 'backbone', 'hstlstm')
+#: ``'center'`` is the older name of ``'keyframe'`` (the same step)
+OUTPUT_STEPS = ('keyframe', 'center', 'last', 'all')
 
 
 class AttentionPooling(nn.Module):
@@ -154,7 +169,9 @@ class HSTLSTMNeck(BaseModule):
         peephole_size: ``None`` (per-channel peepholes) or ``(H, W)``.
         reset_hidden_each_second: layer 1 starts every second with ``h = 0``.
         scale_pool_logits: see :class:`AttentionPooling`.
-        output_step: ``'last'``, ``'center'`` or ``'all'`` top-layer steps.
+        output_step: ``'keyframe'`` (default: the top-layer step whose time
+            window contains the keyframe, the clip centre; see "Paper gaps"),
+            ``'center'`` (the same), ``'last'`` (the last step) or ``'all'``.
         output_features: which of ``('appearance', 'backbone', 'hstlstm')`` to
             concatenate (kept in that order).
         output_mode: ``'project'`` (default: backbone feature + zero-initialised
@@ -179,8 +196,8 @@ class HSTLSTMNeck(BaseModule):
         input ``(N, in_channels, T, H, W)`` (``T`` divisible by ``micro_steps``
         and by ``prod(pool_sizes)`` unless resampled, see ``input_steps``);
         ``'project'``: output of the input's shape; ``'concat'``: output ``(N,
-        out_channels, T_out, H, W)`` with ``T_out = 1`` (``'last'``/``'center'``)
-        or the number of top-layer steps (``'all'``).
+        out_channels, T_out, H, W)`` with ``T_out = 1`` (``'keyframe'``,
+        ``'center'``, ``'last'``) or the number of top-layer steps (``'all'``).
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 64,
@@ -189,7 +206,7 @@ class HSTLSTMNeck(BaseModule):
                  context_kernel_size: int = 3,
                  peephole_size: Sequence[int] | None = None,
                  reset_hidden_each_second: bool = True, scale_pool_logits: bool = True,
-                 output_step: str = 'last',
+                 output_step: str = 'keyframe',
                  output_features: Sequence[str] = ('appearance', 'backbone', 'hstlstm'),
                  feature_index: int = 0, appearance_index: int | None = None,
                  appearance_channels: int | None = None,
@@ -211,8 +228,8 @@ class HSTLSTMNeck(BaseModule):
         if len(pool_sizes) != num_layers - 1 or any(p < 1 for p in pool_sizes):
             raise ValueError(f'pool_sizes needs {num_layers - 1} positive entries '
                              f'(one per layer >= 2), got {pool_sizes}')
-        if output_step not in ('last', 'center', 'all'):
-            raise ValueError("output_step must be 'last', 'center' or 'all', got "
+        if output_step not in OUTPUT_STEPS:
+            raise ValueError(f'output_step must be one of {OUTPUT_STEPS}, got '
                              f'{output_step!r}')
         unknown = [f for f in output_features if f not in FEATURES]
         if unknown or not output_features:
@@ -362,12 +379,19 @@ class HSTLSTMNeck(BaseModule):
             h = h[:, :, self.micro_steps - 1::self.micro_steps]
         return h
 
+    @staticmethod
+    def keyframe_step(num_steps: int) -> int:
+        """Index of the step (of ``num_steps`` equal ones over the clip) whose time
+        window contains the keyframe, the clip centre in MMAction2's AVA sampling."""
+        return num_steps // 2
+
     def _select(self, seq: torch.Tensor) -> torch.Tensor:
         m = seq.shape[2]
         if self.output_step == 'last':
             return seq[:, :, m - 1:]
-        if self.output_step == 'center':
-            return seq[:, :, m // 2:m // 2 + 1]
+        if self.output_step in ('keyframe', 'center'):
+            k = self.keyframe_step(m)
+            return seq[:, :, k:k + 1]
         return seq
 
     def _backbone_over_steps(self, feat: torch.Tensor, steps: int) -> torch.Tensor:
