@@ -56,21 +56,23 @@ def temporal_localization(quick: bool, out_dir: str) -> Section:
     n_sub = 20 if quick else 100
     rows = []
     sub = make_tracks(n_sub, t, c, seed=1)
+    fps = 25  # paper scale (UCF101-24): the 1-s median window = 25 frames
     for method in ('threshold', 'viterbi'):
-        t_naive, ref = _time(lambda: localize_tracks_naive(*sub, method=method))
-        t_vec, got = _time(lambda: localize_tracks(*sub, method=method))
+        t_naive, ref = _time(lambda: localize_tracks_naive(*sub, method=method, fps=fps))
+        t_vec, got = _time(lambda: localize_tracks(*sub, method=method, fps=fps))
         same = sorted(len(v) for v in ref.values()) == sorted(len(v) for v in got.values())
         rows.append([method, f'{n_sub}x{t}x{c}', round(t_naive, 3), round(t_vec, 3),
                      round(t_naive / t_vec, 1), 'yes' if same else 'NO'])
     full = make_tracks(n_full, t, c, seed=2)
     for method in ('threshold', 'viterbi'):
-        t_vec, got = _time(lambda: localize_tracks(*full, method=method))
+        t_vec, got = _time(lambda: localize_tracks(*full, method=method, fps=fps))
         n_tubes = sum(len(v) for v in got.values())
         rows.append([method, f'{n_full}x{t}x{c}', '-', round(t_vec, 2), '-',
                      f'{n_tubes} tubes'])
     return Section(
         title='RecLNet temporal localization: vectorized vs per-track loop',
-        description=('`localize_tracks` (median 25 + theta 0.1 or 2-state Viterbi, top-40 '
+        description=('`localize_tracks` (median 1 s = 25 frames at 25 fps + theta 0.1 or '
+                     '2-state Viterbi, top-40 '
                      'scores, ST-NMS 0.2 per video and class) vs `localize_tracks_naive` '
                      '(loop over tracks and classes, NMS with `tube_iou`) on random tracks '
                      'with two planted actions each, 100 tracks per video; single run '
@@ -189,18 +191,20 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
 
     import torch
 
+    from stadl_plugins.datasets.synthetic.video import VideoConfig
     from stadl_plugins.datasets.track_windows import (
         TrackWindowDataset,
         make_synthetic_track_features,
         read_track_features,
     )
     from stadl_plugins.evaluation.functional.video_ap import video_map
-    from stadl_plugins.localization.temporal import localize_tracks
+    from stadl_plugins.localization.temporal import localize_tracks, median_window_frames
     from stadl_plugins.models.localizers.reclnet import RecLNet
     from stadl_plugins.tracking.linking import tracks_to_arrays
 
     seeds = (0, 1) if quick else (0, 1, 2)
     n_train, n_test, seconds = (8, 4, 12) if quick else (16, 8, 12)
+    fps = VideoConfig(seconds=seconds).fps  # the videos synthetic_gt_from_geometry builds
     epochs, dim, fc, mem = (15, 32, 64, 32) if quick else (20, 32, 64, 32)
     thrs = (0.1, 0.2, 0.3, 0.5)
 
@@ -272,7 +276,7 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
             valid = labels >= 0
             acc[k].append(100 * float(np.mean(probs.argmax(-1)[valid] == labels[valid])))
             tubes = localize_tracks(probs[..., 1:], boxes, lengths, starts, videos,
-                                    method=method, switch_penalty=2.0)
+                                    method=method, switch_penalty=2.0, fps=fps)
             results[k].append(video_map(gt, tubes, test_v, thresholds=thrs, ranges=()))
     plots = []
     if out_dir and curves:
@@ -293,7 +297,9 @@ def _reclnet_synthetic(quick: bool, out_dir: str) -> Section:
                      f'20 frames, Adam lr 5e-3 wd 5e-4, {epochs} epochs (fusions '
                      f'{max(epochs // 3, 1)} on frozen streams), fc {fc}, M {mem} (paper: '
                      '1024, 256); plain PyTorch loop (the Runner path is tested in '
-                     'tests/models/test_reclnet.py). Tubes: median 25 + theta 0.1 (threshold) or '
+                     'tests/models/test_reclnet.py). Tubes: median 1 s '
+                     f'({median_window_frames(1.0, fps)} frames at {fps} fps) + theta 0.1 '
+                     '(threshold) or '
                      '2-state Viterbi (penalty 2), top-40 scores, ST-NMS 0.2. Mean ± std '
                      f'over seeds {list(seeds)} (new videos and features per seed).'),
         header=['model', 'features', 'localization', 'frame acc %'] +

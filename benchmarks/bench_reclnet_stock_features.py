@@ -35,8 +35,25 @@ from stadl_plugins.safe_load import safe_pickle_load
 REPO = os.path.dirname(HERE)
 FEATURES = os.path.join(REPO, 'data', 'synthetic', 'track_features_stock')
 GT = os.path.join(REPO, 'data', 'synthetic', 'annotations', 'synthetic_gt.pkl')
+META = os.path.join(REPO, 'data', 'synthetic', 'annotations', 'meta.json')
 CKPT = os.path.join(REPO, 'benchmarks', 'results', 'atr_runs', 'stock_s0', 'epoch_15.pth')
 CLASS_IDS = (4, 7, 12, 14, 17, 69, 79)  # synthetic_gt.pkl labels order -> AVA ids
+
+
+def _fps(rows) -> float:
+    """The videos' frame rate: the feature files' ``fps`` (extract_track_features.py
+    writes it), else the synthetic dataset's meta.json (files extracted before
+    the key existed)."""
+    import json
+
+    from stadl_plugins.datasets.track_feature_io import track_fps
+    rates = {track_fps(r) for r in rows} - {None}
+    if len(rates) > 1:
+        raise ValueError(f'{FEATURES}: the files disagree on fps: {sorted(rates)}')
+    if rates:
+        return rates.pop()
+    with open(META) as f:
+        return float(json.load(f)['config']['video']['fps'])
 
 
 def _stack(videos):
@@ -52,7 +69,8 @@ def _stack(videos):
     return dict(feat=pad('feat_rgb', 0).astype(np.float32), frames=pad('frames', -1),
                 boxes=pad('boxes', 0), labels=pad('labels', -1),
                 lengths=np.concatenate([r['lengths'] for r in rows]),
-                videos=[v for v, r in zip(videos, rows) for _ in r['lengths']])
+                videos=[v for v, r in zip(videos, rows) for _ in r['lengths']],
+                fps=_fps(rows))
 
 
 @benchmark('reclnet_stock_features')
@@ -108,7 +126,8 @@ def _run(quick: bool) -> Section:
         acc = 100 * float(np.mean(probs.argmax(-1)[ok] == lab[ok]))
         s, b, ln, st = densify_track_steps(probs[..., 1:], test['frames'], test['boxes'],
                                            test['lengths'])
-        tubes = localize_tracks(s, b, ln, st, test['videos'], method=method)
+        tubes = localize_tracks(s, b, ln, st, test['videos'], method=method,
+                                fps=test['fps'])
         return acc, video_map(gt, tubes, test_v, thresholds=thrs, ranges=())
 
     # the detector itself: fc_cls of the checkpoint on the raw features

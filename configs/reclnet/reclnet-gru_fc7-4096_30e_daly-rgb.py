@@ -16,6 +16,10 @@ _base_ = ['./reclnet-gru_fc7-4096_30e_ucf24-rgb.py']
 data_root = 'data/daly'
 feature_dir = f'{data_root}/track_features/fc7'
 gt_file = f'{data_root}/daly_gt.pkl'
+# DALY's YouTube videos do not share one frame rate: store each video's in its
+# feature file ('fps' key; extract_track_features.py --fps, one run per rate) or
+# pass localize.py --fps. No config default, so a missing rate is an error.
+fps = None
 model = dict(num_classes=10)
 train_dataloader = dict(dataset=dict(feature_dir=feature_dir, gt_file=gt_file))
 val_dataloader = dict(dataset=dict(feature_dir=feature_dir, gt_file=gt_file))

@@ -20,6 +20,7 @@ feature_dir = f'{data_root}/track_features/fc7'
 gt_file = f'{data_root}/UCF101v2-GT.pkl'
 num_classes = 24
 streams = ('rgb', )
+fps = 25  # UCF101 videos: 25 fps, so the 1-s median window is the paper's 25 frames
 
 model = dict(
     num_classes=num_classes,

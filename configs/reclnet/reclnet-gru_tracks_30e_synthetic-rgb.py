@@ -11,6 +11,16 @@ feature_dir = f'{data_root}/track_features'
 gt_file = f'{data_root}/annotations/synthetic_gt.pkl'
 num_classes = 7
 streams = ('rgb', )
+# Frame rate of the videos (synthetic benchmark: 10 fps). tools/reclnet/localize.py
+# uses it when a feature file has no 'fps' key of its own.
+fps = 10
+
+# Tubes from the per-frame scores (tools/reclnet/localize.py, localize_tracks):
+# median filter over median_seconds of each track (paper: "window size 25" frames
+# on UCF101-24's 25-fps videos = 1 s; here 1 s at 10 fps = 9 frames, the nearest
+# odd count, ties rounded down), runs >= theta, top-40 mean score, ST-NMS 0.2.
+localization = dict(method='threshold', median_seconds=1.0, theta=0.1, top_k=40,
+                    nms_thr=0.2, switch_penalty=2.0)
 
 model = dict(
     type='RecLNet',

@@ -50,7 +50,8 @@ Output: one ``<out_dir>/<video>.npz`` per video in the format read by
 with -1 padding, ``lengths (N,)``, ``labels (N, T)``: from
 :func:`~stadl_plugins.datasets.track_windows.frame_labels_from_gt` when GT
 tubes are given, else -1 = unknown) plus ``track_index (N,)`` (index of the
-track in the input ``{video: [track]}`` list) and ``frame_step ()`` (``every``).
+track in the input ``{video: [track]}`` list), ``frame_step ()`` (``every``) and,
+when given, ``fps ()`` (the videos' frame rate, for RecLNet's median window).
 Files are written atomically (``.<video>.npz.partial`` then ``os.replace``), so
 a killed run never leaves a truncated ``<video>.npz``; with ``resume`` a video
 whose file exists, loads and has the requested streams and step is skipped,
@@ -420,7 +421,8 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
                            frames_root: str, out_dir: str, every: int = 1,
                            gt: dict | None = None, resume: bool = True,
                            overwrite: bool = False, progress: bool = True,
-                           log=None, feature_dtype: str = 'float32') -> dict:
+                           log=None, feature_dtype: str = 'float32',
+                           fps: float | None = None) -> dict:
     """Write ``<out_dir>/<video>.npz`` for every video of ``tracks``.
 
     Args:
@@ -435,6 +437,11 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
         log: callable for messages (default: print to stderr).
         feature_dtype: ``'float32'`` or ``'float16'`` (half the disk and memory;
             ``TrackWindowDataset`` casts windows to float32).
+        fps: frame rate of the videos, written as each file's ``fps`` key (RecLNet's
+            localization turns its median window from seconds into frames with
+            it); None: no ``fps`` key (``tools/reclnet/localize.py`` then needs
+            ``--fps`` or a config ``fps``). A finished file with another ``fps``
+            is redone.
 
     Returns:
         ``{video: {'status': 'written'|'skipped', 'seconds', 'tracks', 'frames'}}``.
@@ -453,7 +460,7 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
         n_steps = len({int(tr['frames'][i]) for tr in tracks[video]
                        for i in track_time_steps(tr['frames'], every)})
         if not overwrite and resume and feature_file_is_complete(path, extractor.streams,
-                                                                 every):
+                                                                 every, fps):
             summary[video] = dict(status='skipped', seconds=0.0,
                                   tracks=len(tracks[video]), frames=n_steps)
             continue
@@ -478,6 +485,8 @@ def extract_track_features(extractor: TrackFeatureExtractor, tracks: dict,
                                          num_frames=num_frames, progress=bar, video=video)
         for s in extractor.streams:
             arrays[f'feat_{s}'] = arrays[f'feat_{s}'].astype(feature_dtype)
+        if fps is not None:
+            arrays['fps'] = np.array(fps, np.float64)
         write_track_file(path, arrays)
         summary[video] = dict(status='written', seconds=time.perf_counter() - t0,
                               tracks=len(tracks[video]), frames=n_steps)

@@ -13,6 +13,9 @@ key                shape, dtype  meaning
 ``labels``         (N, T) i8      0 = background, 1 + c = action c, -1 = unknown/pad
 ``track_index``    (N,) i8        optional: the track's index in the input list
 ``frame_step``     () i8          optional: frames between steps (``every``)
+``fps``            () f8          optional: frame rate of the video (frames per
+                                  second), which turns RecLNet's median window from
+                                  seconds into frames (:func:`track_fps`)
 =================  ============  ==================================================
 
 Writers: :func:`~stadl_plugins.datasets.track_windows.make_synthetic_track_features`
@@ -29,14 +32,15 @@ import numpy as np
 
 __all__ = ['REQUIRED_KEYS', 'pack_track_features', 'write_track_file',
            'read_track_features', 'check_track_arrays', 'feature_file_is_complete',
-           'partial_path']
+           'partial_path', 'track_fps']
 
 #: keys every track-feature file has (besides ``feat_<stream>``)
 REQUIRED_KEYS = frozenset({'boxes', 'frames', 'lengths', 'labels'})
 
 
 def pack_track_features(frames: list, boxes: list, features: dict, labels: list | None,
-                        track_index=None, frame_step: int | None = None) -> dict:
+                        track_index=None, frame_step: int | None = None,
+                        fps: float | None = None) -> dict:
     """Pad per-track arrays into the file's ``(N, T, ...)`` arrays.
 
     Args:
@@ -45,6 +49,7 @@ def pack_track_features(frames: list, boxes: list, features: dict, labels: list 
         features: ``{stream: [(L_i, D) or None per track]}`` (None: zeros).
         labels: per track ``(L_i,)`` or None (all -1).
         track_index: optional ``(N,)``; frame_step: optional int.
+        fps: optional frame rate of the video (the ``fps`` key).
     """
     n = len(frames)
     t = max((len(f) for f in frames), default=0)
@@ -56,6 +61,8 @@ def pack_track_features(frames: list, boxes: list, features: dict, labels: list 
         out['track_index'] = np.asarray(track_index, np.int64)
     if frame_step is not None:
         out['frame_step'] = np.array(frame_step, np.int64)
+    if fps is not None:
+        out['fps'] = np.array(fps, np.float64)
     for s, per_track in features.items():
         d = next((f.shape[1] for f in per_track if f is not None), 0)
         arr = np.zeros((n, t, d), np.float32)
@@ -137,12 +144,24 @@ def check_track_arrays(path: str, data: dict) -> None:
         raise ValueError(f'{path}: track {bad[0]} has padding (frame -1) within its '
                          f'lengths[{bad[0]}] = {lengths[bad[0]]} valid frames; '
                          f'{len(bad)} such tracks')
+    if 'fps' in data:
+        fps = np.asarray(data['fps'])
+        if fps.shape != () or fps.dtype.kind not in 'iuf' or not np.isfinite(fps) \
+                or fps <= 0:
+            raise ValueError(f'{path}: fps must be one positive number (frames per '
+                             f'second), got {fps!r}')
 
 
-def feature_file_is_complete(path: str, streams, every: int | None = None) -> bool:
+def track_fps(data: dict) -> float | None:
+    """The ``fps`` of a read feature file (float), or None when it has none."""
+    return float(data['fps']) if 'fps' in data else None
+
+
+def feature_file_is_complete(path: str, streams, every: int | None = None,
+                             fps: float | None = None) -> bool:
     """True when ``path`` loads as a feature file with all ``feat_<stream>`` keys
-    (and, if given, ``frame_step == every``); False for a truncated file, a bad
-    zip CRC or missing keys."""
+    (and, if given, ``frame_step == every`` and no other ``fps`` than ``fps``);
+    False for a truncated file, a bad zip CRC or missing keys."""
     if not os.path.isfile(path):
         return False
     try:
@@ -153,6 +172,8 @@ def feature_file_is_complete(path: str, streams, every: int | None = None) -> bo
             if any(f'feat_{s}' not in keys for s in streams):
                 return False
             if every is not None and 'frame_step' in keys and int(z['frame_step']) != every:
+                return False
+            if fps is not None and 'fps' in keys and float(z['fps']) != float(fps):
                 return False
             for s in streams:  # reading the arrays checks the zip members' CRCs
                 z[f'feat_{s}']

@@ -86,22 +86,25 @@ def frame_labels_from_gt(boxes: np.ndarray, frames: np.ndarray, gttubes: dict,
     return labels
 
 
-def write_track_features(path: str, tracks: list, features: dict, labels: list) -> None:
+def write_track_features(path: str, tracks: list, features: dict, labels: list,
+                         fps: float | None = None) -> None:
     """Write one video's feature file (:mod:`.track_feature_io`, atomically).
 
     Args:
         tracks: list of track dicts (``frames (L,)``, ``boxes (L, 4)``).
         features: ``{stream: [ (L_i, D) per track ]}``.
         labels: list of ``(L_i,)`` per track.
+        fps: the video's frame rate, stored as the ``fps`` key (None: no key).
     """
     write_track_file(path, pack_track_features(
         [tr['frames'] for tr in tracks], [tr['boxes'] for tr in tracks], features,
-        labels))
+        labels, fps=fps))
 
 
 def make_synthetic_track_features(gt: dict, out_dir: str, dim: int = 32,
                                   streams=('rgb', 'flow'), noise=(1.0, 1.5),
-                                  box_jitter: float = 0.04, seed: int = 0) -> dict:
+                                  box_jitter: float = 0.04, seed: int = 0,
+                                  fps: float | None = None) -> dict:
     """Synthetic track features for every video of an ACT-schema GT dict.
 
     Person boxes = the distinct GT boxes of each frame (an actor carrying two
@@ -110,6 +113,9 @@ def make_synthetic_track_features(gt: dict, out_dir: str, dim: int = 32,
     :func:`frame_labels_from_gt`; features of stream ``k`` at a frame of label
     ``y`` = ``prototype_k[y] + noise[k] * N(0, 1)`` plus a per-track offset
     (``0.5 * N(0, 1)``), with unit-norm random prototypes scaled to ``sqrt(dim)/2``.
+    ``fps`` (the synthetic videos' frame rate, ``meta.json``'s
+    ``config.video.fps``, 10 by default) is written into every file, where
+    RecLNet's localization reads it.
 
     Returns:
         ``{video: tracks}`` (the linked tracks, also used as boxes for scoring).
@@ -140,7 +146,8 @@ def make_synthetic_track_features(gt: dict, out_dir: str, dim: int = 32,
         feats = {s: [protos[s][y] + noise[k] * rng.normal(size=(len(y), dim))
                      + 0.5 * rng.normal(size=(1, dim)) for y in labels]
                  for k, s in enumerate(streams)}
-        write_track_features(os.path.join(out_dir, f'{vid}.npz'), tracks, feats, labels)
+        write_track_features(os.path.join(out_dir, f'{vid}.npz'), tracks, feats, labels,
+                             fps=fps)
         all_tracks[vid] = tracks
     return all_tracks
 

@@ -4,9 +4,9 @@ A person track carries one box and one score vector (``C`` action classes) per
 frame. Per class, the track is cut into *sub-tracks* that become the final
 spatio-temporal detections (tubes):
 
-* **threshold** (the paper's method): median filter of window 25 along time,
-  keep the maximal runs with smoothed score ``>= theta`` (0.1); several
-  sub-tracks per track are allowed;
+* **threshold** (the paper's method): median filter along time over
+  ``median_seconds`` (default 1 s, see below), keep the maximal runs with smoothed
+  score ``>= theta`` (0.1); several sub-tracks per track are allowed;
 * **viterbi** (the baseline of Saha et al. 2016 the paper compares against,
   Table 2): a 2-state (background / action) labelling per class maximising
   ``sum_t log p(state_t) - switch_penalty * [state_t != state_{t-1}]`` with
@@ -41,6 +41,25 @@ Output: ``{label: [(video, score, tube)]}`` with ``tube`` ``(L, 6)`` float32
 ``frame, x1, y1, x2, y2, score`` -- the input of
 :func:`~stadl_plugins.evaluation.functional.video_ap.video_map`.
 
+The median window is a time (:func:`resolve_median_window`). The paper says only
+"the median window size is 25" (Sec. 3.4 "Detection", for all experiments; no unit
+and no frame rate are given). Its per-frame tracks are UCF101-24's, whose videos
+are 25 fps (UCF101's fixed rate), so we read it as 25 frames = 1 s. A fixed 25 frames is 2.5 s on the synthetic benchmark's
+10-fps videos and erases every action shorter than 13 frames (1.3 s; a median of
+``w`` frames keeps an isolated run only if it is ``>= (w + 1) / 2`` frames long), so
+the window is given in seconds (``median_seconds``, default
+:data:`PAPER_MEDIAN_SECONDS` = 1.0) and converted with the videos' frame rate
+``fps`` at use time by :func:`median_window_frames`: the odd frame count nearest to
+``seconds * fps``, ties (an even product) rounded *down*, at least 1 -- 25 fps -> 25,
+30 fps -> 29, 10 fps -> 9 frames. Odd, because scipy's median of an even window is
+off-centre (rank ``w // 2``, origin shifted half a frame); ties down, so the window
+never spans more time than asked. ``fps`` must come from the data (the ``fps`` key
+of track-feature files) or the config (``fps`` of the RecLNet configs) and is never
+assumed: without it :func:`localize_tracks` raises. ``median_frames`` gives the
+window in frames instead (an explicit alternative, an error together with
+``median_seconds``); the old ``window=`` (frames) still works for one release
+with a ``DeprecationWarning``. The Viterbi baseline has no window and needs no fps.
+
 Paper gaps filled:
     * The median filter's boundary handling is not given: ``mode='reflect'``
       (scipy's default; mirrored at each track's own ends). ``'nearest'`` would
@@ -51,9 +70,13 @@ Paper gaps filled:
       one switching penalty for all classes (``switch_penalty``, default 2.0),
       where Saha et al. tune it per class; tracks may start and end in any state.
     * The ``score`` column of output tubes holds the raw per-frame score.
+    * The window's unit: 25 read as 1 s (the frame rate of UCF101-24, where the
+      paper's numbers come from), converted per dataset as described above.
 """
 from __future__ import annotations
 
+import math
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -62,9 +85,81 @@ from scipy.ndimage import median_filter
 from stadl_plugins.evaluation.functional.video_ap import tube_iou
 from stadl_plugins.structures.bbox import box_area
 
-__all__ = ['median_smooth', 'median_threshold_mask', 'threshold_segments', 'viterbi_segments',
+__all__ = ['PAPER_MEDIAN_SECONDS', 'median_window_frames', 'resolve_median_window',
+           'median_smooth', 'median_threshold_mask', 'threshold_segments', 'viterbi_segments',
            'topk_segment_means', 'st_iou_one_to_many', 'st_nms',
            'localize_tracks', 'localize_tracks_naive', 'short_classes', 'short_class_report']
+
+
+#: the paper's median window as a time: 25 frames on UCF101-24's 25-fps videos
+PAPER_MEDIAN_SECONDS = 1.0
+
+
+def median_window_frames(seconds: float, fps: float) -> int:
+    """Median-filter window in frames for a duration in seconds.
+
+    The odd integer nearest to ``seconds * fps``; an even product (a tie between
+    two odd numbers) is rounded down, so the window never covers more than
+    ``seconds``; at least 1. Examples: 1 s at 25 fps -> 25, at 30 fps -> 29, at
+    10 fps -> 9 (0.9 s; 11 would be 1.1 s), 1.3 s at 10 fps -> 13.
+
+    Raises:
+        ValueError: ``seconds`` or ``fps`` not a positive finite number.
+    """
+    for name, v in (('seconds', seconds), ('fps', fps)):
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float, np.number)) \
+                or not math.isfinite(v) or v <= 0:
+            raise ValueError(f'median_window_frames: {name} must be a positive number, '
+                             f'got {v!r}')
+    n = round(float(seconds) * float(fps), 6)  # 0.4 * 25 = 10.000000000000002 -> 10
+    return max(1, 2 * math.ceil((n - 1) / 2 - 0.5) + 1)
+
+
+def resolve_median_window(fps: float | None = None, median_seconds: float | None = None,
+                          median_frames: int | None = None, window: int | None = None,
+                          stacklevel: int = 2) -> int:
+    """The median window in frames from the localization arguments.
+
+    Args:
+        fps: frame rate of the videos the scores are per frame of.
+        median_seconds: the window as a time (default
+            :data:`PAPER_MEDIAN_SECONDS`); needs ``fps``.
+        median_frames: the window in frames (an alternative to ``median_seconds``).
+        window: deprecated name of ``median_frames`` (``DeprecationWarning``).
+
+    Raises:
+        ValueError: both a time and a frame count, a bad value, or a time without
+            ``fps`` (the message names the fixes).
+    """
+    if window is not None:
+        warnings.warn('localize_tracks(window=<frames>) is deprecated and will be removed '
+                      'in the next release: give the median window as a time '
+                      "(median_seconds=, default 1 s = the paper's 25 frames at 25 fps) "
+                      'with fps=, or in frames with median_frames=',
+                      DeprecationWarning, stacklevel=stacklevel + 1)
+        if median_frames is not None and median_frames != window:
+            raise ValueError(f'window={window} (deprecated) and median_frames='
+                             f'{median_frames} disagree: give median_frames only')
+        median_frames = window
+    if median_frames is not None:
+        if median_seconds is not None:
+            raise ValueError(f'give the median window either as a time (median_seconds='
+                             f'{median_seconds}) or in frames (median_frames='
+                             f'{median_frames}), not both')
+        if isinstance(median_frames, bool) or int(median_frames) != median_frames \
+                or median_frames < 1:
+            raise ValueError(f'median_frames must be a positive integer, got '
+                             f'{median_frames!r}')
+        return int(median_frames)
+    seconds = PAPER_MEDIAN_SECONDS if median_seconds is None else median_seconds
+    if fps is None:
+        raise ValueError(
+            f'the median window is a time (median_seconds={seconds:g}; the paper\'s 25 '
+            'frames at 25 fps = 1 s) and needs the frame rate of the videos: pass fps= '
+            "(track-feature files written with fps carry it as their 'fps' key, "
+            'tools/reclnet/extract_track_features.py --fps; the RecLNet configs set '
+            'fps =), or give the window in frames with median_frames=')
+    return median_window_frames(seconds, fps)
 
 
 def _check_tracks(scores, boxes, lengths, start_frames, videos):
@@ -100,7 +195,8 @@ def median_smooth(scores: np.ndarray, lengths: np.ndarray, window: int = 25) -> 
     Args:
         scores: ``(N, T, C)``.
         lengths: ``(N,)``.
-        window: filter size in frames (paper: 25).
+        window: filter size in frames (the paper's 25 = 1 s at 25 fps; from a
+            time: :func:`median_window_frames`).
 
     Returns:
         ``(N, T, C)`` smoothed scores (rows past a track's length are meaningless).
@@ -351,21 +447,30 @@ def _make_tubes(scores, boxes, start_frames, videos, track, cls, begin, end, seg
 
 
 def localize_tracks(scores, boxes, lengths, start_frames, videos, method: str = 'threshold',
-                    window: int = 25, theta: float = 0.1, top_k: int = 40,
+                    window: int | None = None, theta: float = 0.1, top_k: int = 40,
                     nms_thr: float | None = 0.2, switch_penalty: float = 2.0,
-                    min_length: int = 1, chunk: int = 1024) -> dict:
+                    min_length: int = 1, chunk: int = 1024, *, fps: float | None = None,
+                    median_seconds: float | None = None,
+                    median_frames: int | None = None) -> dict:
     """Cut scored person tracks into per-class tubes (vectorized).
 
     Args:
         scores: ``(N, T, C)`` per-frame class scores (background column removed).
         boxes: ``(N, T, 4)``; lengths, start_frames: ``(N,)``; videos: ``N`` names.
         method: ``'threshold'`` (median filter + theta) or ``'viterbi'``.
-        window, theta: threshold method parameters (paper: 25, 0.1).
+        window: deprecated: the median window in frames (use ``median_frames``).
+        theta: threshold on the smoothed scores (paper: 0.1).
         top_k: sub-track score = mean of its top-``top_k`` raw scores (40).
         nms_thr: ST-NMS threshold per video and class (0.2); None disables it.
         switch_penalty: Viterbi state-change cost.
         min_length: drop sub-tracks shorter than this many frames.
         chunk: tracks segmented at once.
+        fps: frame rate of the videos (rows of ``scores`` are frames); needed by
+            the threshold method unless ``median_frames`` is given.
+        median_seconds: median window as a time (default 1 s, the paper's 25
+            frames at 25 fps), :func:`median_window_frames` frames at ``fps``.
+        median_frames: the median window in frames instead (not with
+            ``median_seconds``).
 
     Returns:
         ``{label: [(video, score, tube (L, 6))]}`` for ``video_map``.
@@ -374,6 +479,8 @@ def localize_tracks(scores, boxes, lengths, start_frames, videos, method: str = 
                                                          start_frames, videos)
     if method not in ('threshold', 'viterbi'):
         raise ValueError(f"method must be 'threshold' or 'viterbi', got {method!r}")
+    if method == 'threshold':
+        window = resolve_median_window(fps, median_seconds, median_frames, window)
     parts = []
     for lo in range(0, len(scores), chunk):  # bounded memory: (chunk, T, C) blocks
         s, ln = scores[lo:lo + chunk], lengths[lo:lo + chunk]
@@ -393,12 +500,16 @@ def localize_tracks(scores, boxes, lengths, start_frames, videos, method: str = 
 
 
 def localize_tracks_naive(scores, boxes, lengths, start_frames, videos, method='threshold',
-                          window=25, theta=0.1, top_k=40, nms_thr=0.2, switch_penalty=2.0,
-                          min_length=1) -> dict:
+                          window=None, theta=0.1, top_k=40, nms_thr=0.2, switch_penalty=2.0,
+                          min_length=1, *, fps=None, median_seconds=None,
+                          median_frames=None) -> dict:
     """Per-track, per-class Python loop reference of :func:`localize_tracks`
-    (NMS with :func:`tube_iou`); used by the tests and the benchmark."""
+    (NMS with :func:`tube_iou`; same window arguments); used by the tests and the
+    benchmark."""
     scores, boxes, lengths, start_frames = _check_tracks(scores, boxes, lengths,
                                                          start_frames, videos)
+    if method == 'threshold':
+        window = resolve_median_window(fps, median_seconds, median_frames, window)
     n, _, c = scores.shape
     groups = defaultdict(list)
     for i in range(n):

@@ -94,6 +94,7 @@ def test_files_shapes_labels_and_direct_recomputation(trained):
         assert d['feat_rgb'].shape == (n, d['frames'].shape[1], 64)  # BBoxHeadAVA in_channels
         assert d['lengths'].tolist() == [len(t['frames']) for t in tracks[v]]
         assert int(d['frame_step']) == 1 and d['track_index'].tolist() == list(range(n))
+        assert float(d['fps']) == 10  # the config dataset's fps (no --fps given)
         for k, tr in enumerate(tracks[v]):
             ln = len(tr['frames'])
             np.testing.assert_array_equal(d['frames'][k, :ln], tr['frames'])
@@ -391,7 +392,8 @@ def test_reclnet_trains_on_extracted_features_and_tubes_go_to_video_map(trained,
     assert probs.shape == (len(lengths), t, 8)
     np.testing.assert_allclose(probs[0, :lengths[0]].sum(-1), 1, atol=1e-5)
     scores, dboxes, dlen, starts = densify_track_steps(probs[..., 1:], frames, boxes, lengths)
-    tubes = localize_tracks(scores, dboxes, dlen, starts, videos)
+    assert {float(r['fps']) for r in rows} == {10.0}  # the detector config's dataset fps
+    tubes = localize_tracks(scores, dboxes, dlen, starts, videos, fps=float(rows[0]['fps']))
     res = video_map(trained['gt'], tubes, test_videos, thresholds=(0.2, 0.5), ranges=())
     assert set(res) >= {'v_map@0.2', 'v_map@0.5'}
     assert all(0 <= x <= 100 for x in res.values()), res

@@ -31,7 +31,7 @@ def test_threshold_finds_known_subtracks_and_ignores_spikes():
     s[0, 50:60, 1] = 0.9   # 10 frames only: removed as well
     segs = threshold_segments(median_smooth(s, [t], 25), [t], 0.1)
     assert _segs(segs) == [(0, 0, 30, 79), (0, 0, 120, 169)]
-    tubes = localize_tracks(s, _static_boxes(1, t), [t], [1], ['v'])
+    tubes = localize_tracks(s, _static_boxes(1, t), [t], [1], ['v'], fps=25)  # 1 s = 25
     assert sorted((tb[0, 0], tb[-1, 0]) for _, _, tb in tubes[0]) == [(31, 80), (121, 170)]
     assert sorted(sc for _, sc, _ in tubes[0]) == pytest.approx([0.4, 0.6])  # top-40 means
     # without smoothing the spikes come back
@@ -100,7 +100,7 @@ def test_vectorized_equals_naive_loop():
     videos = [f'v{i % 3}' for i in range(n)]
     starts = rng.integers(1, 20, n)
     for method in ('threshold', 'viterbi'):
-        kw = dict(method=method, window=9, theta=0.3, top_k=10, switch_penalty=1.5)
+        kw = dict(method=method, median_frames=9, theta=0.3, top_k=10, switch_penalty=1.5)
         fast = localize_tracks(s, boxes, lengths, starts, videos, **kw)
         slow = localize_tracks_naive(s, boxes, lengths, starts, videos, **kw)
         assert fast.keys() == slow.keys() and len(fast) > 0
@@ -158,7 +158,8 @@ def test_tubes_go_into_video_map():
                                 .astype(np.float32)]}})
     s = np.full((1, 100, 2), 0.01, np.float32)
     s[0, 19:59, 0] = 0.9  # rows 19..58 = frames 20..59
-    tubes = localize_tracks(s, _static_boxes(1, 100, (5, 5, 25, 35)), [100], [1], ['v'])
+    tubes = localize_tracks(s, _static_boxes(1, 100, (5, 5, 25, 35)), [100], [1], ['v'],
+                            fps=25)
     assert list(tubes) == [0] and len(tubes[0]) == 1
     assert tubes[0][0][2][0, 0] == 20 and tubes[0][0][2][-1, 0] == 59
     res = video_map(gt, tubes, ['v'], thresholds=(0.5,), ranges=())
@@ -178,3 +179,100 @@ def test_bad_input_errors():
         localize_tracks(np.zeros((2, 5, 1)), np.zeros((2, 4, 4)), [5, 5], [1, 1], ['a', 'b'])
     with pytest.raises(ValueError, match='method'):
         localize_tracks(np.zeros((1, 5, 1)), np.zeros((1, 5, 4)), [5], [1], ['a'], method='x')
+
+
+# ---------------------------------------------------------------- median window in seconds
+
+def test_median_window_seconds_to_odd_frames():
+    from stadl_plugins.localization.temporal import PAPER_MEDIAN_SECONDS, median_window_frames
+    assert PAPER_MEDIAN_SECONDS == 1.0
+    assert median_window_frames(1.0, 25) == 25   # the paper's 25 frames on UCF101-24
+    assert median_window_frames(1.0, 10) == 9    # 10 is even: tie 9 / 11, rounded down
+    assert median_window_frames(1.0, 30) == 29 and median_window_frames(1.0, 24) == 23
+    assert median_window_frames(1.3, 10) == 13 and median_window_frames(1.24, 10) == 13
+    assert median_window_frames(0.4, 25) == 9    # 10.000000000000002 is still a tie
+    assert median_window_frames(1.0, 29.97) == 29 and median_window_frames(2.0, 12.5) == 25
+    assert median_window_frames(0.05, 10) == 1   # never below one frame
+    for s_ in (0.1, 0.5, 1.0, 1.7, 3.0):
+        for f in (5, 10, 12.5, 24, 25, 29.97, 30, 60):
+            w = median_window_frames(s_, f)
+            assert w % 2 == 1 and w >= 1 and abs(w - s_ * f) <= 1 + 1e-9
+    for bad in (0, -1, float('nan'), None):
+        with pytest.raises(ValueError, match='positive'):
+            median_window_frames(1.0, bad)
+        with pytest.raises(ValueError, match='positive'):
+            median_window_frames(bad, 10)
+
+
+def _one_action_track(fps, seconds_action, seconds_track=12.0, dips=()):
+    """One track, one class: score 0.8 during a centred action (0.05 at the frames
+    ``dips`` of the action, below theta), 0.02 elsewhere."""
+    t = int(round(seconds_track * fps))
+    n_act = int(round(seconds_action * fps))
+    s = np.full((1, t, 1), 0.02, np.float32)
+    b = (t - n_act) // 2
+    s[0, b:b + n_act, 0] = 0.8
+    s[0, [b + d for d in dips], 0] = 0.05
+    return s, b, b + n_act - 1
+
+
+def _spans(tubes):
+    return [(int(tb[0, 0]) - 1, int(tb[-1, 0]) - 1) for _, _, tb in tubes.get(0, [])]
+
+
+def test_short_action_survives_the_1s_window_at_10fps():
+    # A median of w frames keeps a frame iff >= (w + 1) / 2 of its window are above
+    # theta. The old fixed 25 frames (2.5 s at 10 fps) needs 13: a 1.5 s action
+    # (15 frames) whose scores dip below theta on 3 frames has only 12 and is
+    # erased, as are clean actions of 1.0 and 1.2 s. The 1-s window (9 frames at
+    # 10 fps, 5 needed) keeps all of them whole, dips filled.
+    cases = [(1.5, (5, 7, 9)), (1.2, ()), (1.0, ())]
+    for secs, dips in cases:
+        s, b, e = _one_action_track(10, secs, dips=dips)
+        t = s.shape[1]
+        args = (s, _static_boxes(1, t), [t], [1], ['v'])
+        assert _spans(localize_tracks(*args, fps=10)) == [(b, e)], secs
+        assert _spans(localize_tracks(*args, median_frames=25)) == [], secs  # old window
+        assert _spans(localize_tracks_naive(*args, fps=10)) == [(b, e)], secs
+    # the same action at 25 fps (dips at the same times, 2 frames each): 1 s = 25
+    # frames, one tube over the action (its ends may lose a frame or two)
+    s25, b25, e25 = _one_action_track(25, 1.5, dips=(12, 13, 17, 18, 22, 23))
+    t25 = s25.shape[1]
+    (got,) = _spans(localize_tracks(s25, _static_boxes(1, t25), [t25], [1], ['v'], fps=25))
+    assert abs(got[0] - b25) <= 2 and abs(got[1] - e25) <= 2, (got, b25, e25)
+    # a 0.3 s blip (3 frames) is still smoothed away at 10 fps (needs 5 of 9)
+    s, _, _ = _one_action_track(10, 0.3)
+    assert localize_tracks(s, _static_boxes(1, s.shape[1]), [s.shape[1]], [1], ['v'],
+                           fps=10) == {}
+
+
+def test_median_window_arguments():
+    s, b, e = _one_action_track(10, 1.0)
+    t = s.shape[1]
+    args = (s, _static_boxes(1, t), [t], [1], ['v'])
+    # no fps: an error that names the fixes
+    with pytest.raises(ValueError, match=r'fps=.*median_frames='):
+        localize_tracks(*args)
+    with pytest.raises(ValueError, match='fps'):
+        localize_tracks_naive(*args)
+    # seconds and frames together: an error; the same window either way: the same tubes
+    with pytest.raises(ValueError, match='not both'):
+        localize_tracks(*args, fps=10, median_seconds=1.0, median_frames=9)
+    with pytest.raises(ValueError, match='positive integer'):
+        localize_tracks(*args, median_frames=0)
+    a = localize_tracks(*args, fps=10)
+    for kw in (dict(median_frames=9), dict(fps=10, median_seconds=0.9),
+               dict(fps=20, median_seconds=0.5)):
+        got = localize_tracks(*args, **kw)
+        assert got.keys() == a.keys() and all(
+            np.array_equal(x[2], y[2]) for x, y in zip(got[0], a[0])), kw
+    assert localize_tracks_naive(*args, fps=10).keys() == a.keys()
+    # the old window= (frames) still works for one release, with a DeprecationWarning
+    with pytest.warns(DeprecationWarning, match='median_seconds'):
+        old = localize_tracks(*args, window=25)
+    assert old == {} and localize_tracks(*args, median_frames=25) == {}
+    with pytest.warns(DeprecationWarning):
+        with pytest.raises(ValueError, match='disagree'):
+            localize_tracks(*args, window=25, median_frames=9)
+    # Viterbi has no window: no fps needed
+    assert 0 in localize_tracks(*args, method='viterbi')

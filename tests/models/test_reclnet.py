@@ -101,12 +101,13 @@ def test_fusion_variants():
 
 @pytest.fixture(scope='module')
 def track_features(tiny_synthetic, tmp_path_factory):
-    root, _ = tiny_synthetic
+    root, meta = tiny_synthetic
     gt_file = os.path.join(root, 'annotations', 'synthetic_gt.pkl')
     with open(gt_file, 'rb') as f:
         gt = pickle.load(f)
     out = str(tmp_path_factory.mktemp('track_features'))
-    tracks = make_synthetic_track_features(gt, out, dim=32, seed=0)
+    tracks = make_synthetic_track_features(gt, out, dim=32, seed=0,
+                                           fps=meta['config']['video']['fps'])
     return gt_file, gt, out, tracks
 
 
@@ -120,8 +121,32 @@ def test_track_window_dataset(track_features):
     item = ds[0]
     assert item['inputs']['rgb'].shape == (20, 32) and item['labels'].shape == (20,)
     assert (data['labels'] > 0).any()  # the synthetic tracks carry action labels
+    assert float(data['fps']) == 10  # the videos' frame rate, for the median window
     with pytest.raises(KeyError, match='feat_depth'):
         TrackWindowDataset(out, streams=('depth',))
+
+
+def test_configs_give_the_median_window_in_seconds():
+    import glob
+
+    from mmengine.config import Config
+
+    from stadl_plugins.localization.temporal import median_window_frames
+    paths = sorted(glob.glob(os.path.join(REPO, 'configs', 'reclnet', '*.py')))
+    assert len(paths) >= 10
+    expected_fps = dict(synthetic=10, ucf24=25, daly=None)
+    for path in paths:
+        cfg = Config.fromfile(path)
+        loc = cfg.localization
+        assert loc.median_seconds == 1.0, path  # the paper's 25 frames at 25 fps
+        assert 'median_frames' not in loc and 'window' not in loc, path
+        assert loc.method == 'threshold' and loc.theta == 0.1, path
+        dataset = next(k for k in expected_fps if f'_{k}-' in os.path.basename(path))
+        assert cfg.fps == expected_fps[dataset], (path, cfg.fps)
+    # the synthetic generator's videos are the 10 fps of the synthetic configs
+    from stadl_plugins.datasets.synthetic.video import VideoConfig
+    assert VideoConfig().fps == 10
+    assert median_window_frames(1.0, 10) == 9 and median_window_frames(1.0, 25) == 25
 
 
 def _runner_cfg(config, out, gt_file, work_dir, epochs):
@@ -179,7 +204,8 @@ def test_runner_trains_reclnet_and_tubes_go_to_video_map(track_features, tmp_pat
         d = read_track_features(os.path.join(out, f'{v}.npz'), ('rgb',))
         feats[i, :lengths[i]] = d['feat_rgb'][k, :lengths[i]]
     probs = runner.model.score_tracks({'rgb': feats}, lengths).numpy()  # (N, T, C+1)
-    tubes = localize_tracks(probs[..., 1:], boxes, lengths, starts, videos)
+    fps = float(read_track_features(os.path.join(out, f'{test_videos[0]}.npz'))['fps'])
+    tubes = localize_tracks(probs[..., 1:], boxes, lengths, starts, videos, fps=fps)
     res = video_map(gt, tubes, test_videos, thresholds=(0.2, 0.5), ranges=())
     print('video-mAP', res)
     assert res['v_map@0.2'] > 30, res

@@ -4,7 +4,7 @@
         [--tracks TRACKS.pkl | --proposals P1.pkl [P2.pkl ...]] [--save-tracks T.pkl] \
         [--frames-root data/synthetic/rawframes] [--gt GT.pkl] [--videos V ...] \
         [--every 1] [--streams rgb [flow fused]] [--batch-size 8] [--device cpu] \
-        [--float16] \
+        [--float16] [--fps FPS] \
         [--overwrite | --no-resume] [--link-iou 0.3] [--max-gap N] [--min-length N] \
         [--min-score S] [--cfg-options K=V ...]
 
@@ -22,6 +22,11 @@ For every video, writes ``OUT_DIR/<video>.npz`` (format in
 :mod:`stadl_plugins.apis.track_features`, read by ``TrackWindowDataset``),
 atomically; a rerun skips finished videos (``--overwrite`` redoes them). Labels
 come from ``--gt`` (an ACT-schema pickle such as ``synthetic_gt.pkl``), else -1.
+Each file records the videos' frame rate as its ``fps`` key: ``--fps``, else the
+``fps`` the config's dataset sets (the synthetic benchmark: 10); RecLNet's
+localization (``tools/reclnet/localize.py``) converts its 1-s median window to
+frames with it. Without either the files carry no ``fps`` (a note says so) and
+``localize.py`` then needs ``--fps`` or an ``fps`` in the RecLNet config.
 Exit status 0 on success, 2 on bad input (missing files, bad tracks).
 """
 from __future__ import annotations
@@ -64,6 +69,9 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--float16', action='store_true',
                    help='store features as float16 (half the disk / memory)')
+    p.add_argument('--fps', type=float,
+                   help="frame rate of the videos, written as each file's fps (default: "
+                        "the config dataset's fps, if it sets one)")
     p.add_argument('--overwrite', action='store_true', help='redo finished videos')
     p.add_argument('--no-resume', dest='resume', action='store_false',
                    help='do not skip finished videos (same as --overwrite)')
@@ -202,16 +210,23 @@ def main(argv=None) -> int:
             if not isinstance(gt, dict) or 'gttubes' not in gt:
                 raise ValueError(f'{args.gt}: not an ACT-schema GT pickle (no gttubes)')
         tracks = build_tracks(args, cfg, log)
+        fps = args.fps if args.fps is not None else next(
+            (d['fps'] for d in _datasets(cfg) if d.get('fps') is not None), None)
+        if fps is not None and not float(fps) > 0:
+            raise ValueError(f'--fps must be positive, got {fps}')
     except (FileNotFoundError, ValueError, KeyError) as e:
         log(f'error: {e}')
         return 2
+    if fps is None:
+        log('note: no --fps and no dataset fps in the config: the files carry no fps, so '
+            'tools/reclnet/localize.py will need --fps (or an fps in the RecLNet config)')
     t0 = time.perf_counter()
     try:
         summary = extract_track_features(
             extractor, tracks, args.frames_root, args.out_dir, every=args.every, gt=gt,
             resume=args.resume, overwrite=args.overwrite or not args.resume,
             progress=args.progress, log=log,
-            feature_dtype='float16' if args.float16 else 'float32')
+            feature_dtype='float16' if args.float16 else 'float32', fps=fps)
     except (FileNotFoundError, ValueError) as e:
         log(f'error: {e}')
         return 2
@@ -233,7 +248,8 @@ def main(argv=None) -> int:
               for v, s in summary.items()}
     with open(path, 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint, every=args.every,
-                       streams=list(extractor.streams), videos=videos), f, indent=1)
+                       fps=fps, streams=list(extractor.streams), videos=videos), f,
+                  indent=1)
     return 0
 
 

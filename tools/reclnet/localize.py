@@ -2,7 +2,8 @@
 
     python tools/reclnet/localize.py CONFIG CHECKPOINT \
         [--feature-dir DIR] [--gt GT.pkl] [--split test|train|all] [--videos V ...] \
-        [--method threshold|viterbi] [--theta 0.1] [--window 25] [--switch-penalty 2.0] \
+        [--method threshold|viterbi] [--theta 0.1] [--median-seconds 1.0 | --median-frames N] \
+        [--fps FPS] [--switch-penalty 2.0] \
         [--top-k 40] [--nms 0.2] [--thresholds 0.2 0.5 ...] [--protocol multisports] \
         [--out tubes.pkl] [--csv tubes.csv] [--device cpu] [--no-progress] \
         [--cfg-options K=V ...]
@@ -19,9 +20,22 @@ it prints video-mAP at ``--thresholds``; ``--out`` writes the tubes
 ``{label: [(video, score, (L, 6) frame,x1,y1,x2,y2,score)]}`` (the input of
 ``video_map``), ``--csv`` one row per tube.
 
+Median window: a time, ``--median-seconds`` (default: the config's
+``localization.median_seconds``, else 1 s -- the paper's 25 frames at UCF101-24's
+25 fps), turned into frames with each video's frame rate
+(:func:`~stadl_plugins.localization.temporal.median_window_frames`: the nearest odd
+count, ties down; 10 fps -> 9 frames). The frame rate is ``--fps``, else the
+feature file's ``fps`` key (``extract_track_features.py`` writes it), else the
+config's ``fps``; with none of them the threshold method stops with exit status 2
+and a message naming these fixes. ``--median-frames N`` gives the window in frames
+instead (no fps needed; not with ``--median-seconds``); ``--window N`` is its
+deprecated old name (one more release, with a warning).
+
 Defaults: the feature folder, streams and GT of the config's test dataset;
-videos: the GT's ``test_videos[0]`` (``--split``), else every ``.npz`` found.
-Exit status 0 on success, 2 on bad input.
+localization parameters from the config's ``localization`` dict (``theta``,
+``top_k``, ``nms_thr``, ``switch_penalty``, ``median_seconds`` / ``median_frames``),
+else the paper's; videos: the GT's ``test_videos[0]`` (``--split``), else every
+``.npz`` found. Exit status 0 on success, 2 on bad input.
 """
 from __future__ import annotations
 
@@ -47,13 +61,20 @@ def parse_args(argv=None):
     p.add_argument('--videos', nargs='+', help='only these videos')
     p.add_argument('--method', choices=('threshold', 'viterbi'), default='threshold',
                    help='threshold: median filter + theta (paper); viterbi: baseline')
-    p.add_argument('--theta', type=float, default=0.1, help='threshold on smoothed scores')
-    p.add_argument('--window', type=int, default=25, help='median filter window (frames)')
-    p.add_argument('--switch-penalty', type=float, default=2.0,
-                   help='Viterbi state-switch penalty')
-    p.add_argument('--top-k', type=int, default=40,
-                   help='a tube scores the mean of its top-k frame scores')
-    p.add_argument('--nms', type=float, default=0.2, help='spatio-temporal NMS IoU')
+    p.add_argument('--theta', type=float, help='threshold on smoothed scores (0.1)')
+    win = p.add_mutually_exclusive_group()
+    win.add_argument('--median-seconds', type=float,
+                     help='median filter window in seconds (default: the config, else 1; '
+                     'converted with the fps)')
+    win.add_argument('--median-frames', type=int,
+                     help='median filter window in frames instead of seconds')
+    win.add_argument('--window', type=int, help='deprecated: use --median-frames')
+    p.add_argument('--fps', type=float, help="frame rate of the videos (default: each "
+                   "feature file's fps, else the config's fps)")
+    p.add_argument('--switch-penalty', type=float, help='Viterbi state-switch penalty (2)')
+    p.add_argument('--top-k', type=int,
+                   help='a tube scores the mean of its top-k frame scores (40)')
+    p.add_argument('--nms', type=float, help='spatio-temporal NMS IoU (0.2)')
     p.add_argument('--thresholds', type=float, nargs='+', default=[0.2, 0.5],
                    help='video-mAP IoU thresholds')
     p.add_argument('--protocol', default='multisports',
@@ -85,6 +106,56 @@ def build_model(cfg, checkpoint: str, device: str):
     model = MMACTION_MODELS.build(cfg.model)
     load_checkpoint(model, checkpoint, map_location='cpu', revise_keys=[])
     return model.to(device).eval()
+
+
+#: the localization settings a config's ``localization`` dict may hold, and the
+#: paper's values used when neither the command line nor the config sets them
+LOCALIZATION_DEFAULTS = dict(theta=0.1, top_k=40, nms_thr=0.2, switch_penalty=2.0)
+
+
+def localization_settings(args, cfg) -> dict:
+    """``localize_tracks`` keywords: command line > config ``localization`` > paper.
+
+    Returns ``theta, top_k, nms_thr, switch_penalty`` and one of
+    ``median_seconds`` / ``median_frames``.
+
+    Raises:
+        ValueError: unknown config keys, or both window forms in the config.
+    """
+    loc = dict(cfg.get('localization') or {})
+    loc.pop('method', None)
+    unknown = set(loc) - set(LOCALIZATION_DEFAULTS) - {'median_seconds', 'median_frames'}
+    if unknown:
+        raise ValueError(f'config localization has unknown keys {sorted(unknown)}; known: '
+                         f"{sorted(LOCALIZATION_DEFAULTS) + ['median_frames', 'median_seconds']}")
+    cli = dict(theta=args.theta, top_k=args.top_k, nms_thr=args.nms,
+               switch_penalty=args.switch_penalty)
+    out = {k: cli[k] if cli[k] is not None else loc.get(k, v)
+           for k, v in LOCALIZATION_DEFAULTS.items()}
+    frames = args.median_frames if args.median_frames is not None else args.window
+    if args.median_seconds is not None:
+        out['median_seconds'] = args.median_seconds
+    elif frames is not None:
+        out['median_frames'] = frames
+    elif loc.get('median_seconds') is not None and loc.get('median_frames') is not None:
+        raise ValueError('config localization sets both median_seconds and median_frames; '
+                         'keep one')
+    elif loc.get('median_frames') is not None:
+        out['median_frames'] = loc['median_frames']
+    else:
+        out['median_seconds'] = loc.get('median_seconds')  # None: the paper's 1 s
+    return out
+
+
+def video_fps(path: str, cli_fps=None, cfg_fps=None):
+    """Frame rate for one feature file: ``--fps`` > the file's ``fps`` > the config's."""
+    if cli_fps is not None:
+        return float(cli_fps)
+    import numpy as np
+    with np.load(path) as z:
+        if 'fps' in z.files:
+            return float(z['fps'])
+    return None if cfg_fps is None else float(cfg_fps)
 
 
 def score_video(model, path: str, streams, batch_size: int = 256) -> dict:
@@ -166,6 +237,31 @@ def main(argv=None) -> int:
               f'{missing[:3]} (run tools/reclnet/extract_track_features.py first)',
               file=sys.stderr)
         return 2
+    if args.window is not None:
+        print('warning: --window is deprecated (removed in the next release): the median '
+              'window is a time now, --median-seconds (default 1 s), or give frames '
+              'with --median-frames', file=sys.stderr)
+    try:
+        settings = localization_settings(args, cfg)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    fps = {}
+    if args.method == 'threshold' and 'median_frames' not in settings:
+        fps = {v: video_fps(osp.join(feature_dir, f'{v}.npz'), args.fps, cfg.get('fps'))
+               for v in videos}
+        no_fps = [v for v, f in fps.items() if f is None]
+        if no_fps:
+            print(f'error: {len(no_fps)} video(s) have no frame rate, e.g. {no_fps[:3]}: '
+                  'the median window is a time (median_seconds) and needs the fps. Pass '
+                  '--fps N, set fps = N in the config, re-extract the features with '
+                  'tools/reclnet/extract_track_features.py --fps N (stored in each file), '
+                  'or give the window in frames with --median-frames N', file=sys.stderr)
+            return 2
+        bad = [(v, f) for v, f in fps.items() if not f > 0]
+        if bad:
+            print(f'error: fps must be positive, got {bad[:3]}', file=sys.stderr)
+            return 2
 
     model = build_model(cfg, args.checkpoint, args.device)
     tubes: dict = {}
@@ -179,14 +275,27 @@ def main(argv=None) -> int:
         if not n:
             continue
         out = localize_tracks(s['scores'], s['boxes'], s['lengths'], s['starts'],
-                              [video] * n, method=args.method, theta=args.theta,
-                              window=args.window, switch_penalty=args.switch_penalty,
-                              top_k=args.top_k, nms_thr=args.nms)
+                              [video] * n, method=args.method, fps=fps.get(video),
+                              **settings)
         for label, items in out.items():
             tubes.setdefault(label, []).extend(items)
     total = sum(len(v) for v in tubes.values())
+    how = args.method
+    if args.method == 'threshold':
+        from stadl_plugins.localization.temporal import (
+            PAPER_MEDIAN_SECONDS,
+            resolve_median_window,
+        )
+        if 'median_frames' in settings:
+            how += f", median {settings['median_frames']} frames"
+        else:
+            wins = sorted({(f, resolve_median_window(f, settings['median_seconds']))
+                           for f in fps.values()})
+            sec = settings['median_seconds'] or PAPER_MEDIAN_SECONDS
+            how += f', median {sec:g} s = ' + ', '.join(
+                f'{w} frames at {f:g} fps' for f, w in wins)
     print(f'{len(videos)} videos, {num_tracks} tracks -> {total} tubes '
-          f'({args.method}) in {len(tubes)} classes')
+          f'({how}) in {len(tubes)} classes')
     if args.out:
         with open(args.out, 'wb') as f:
             pickle.dump(tubes, f)

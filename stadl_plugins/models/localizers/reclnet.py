@@ -3,7 +3,10 @@
 Input: per-frame features pooled from the boxes of a person track, one tensor per
 stream (``'rgb'``, ``'flow'``), ``(B, T, D_stream)``. Output: a ``C + 1``-way
 softmax (index 0 = background, ``1 + c`` = action ``c``) at every time step, which
-:func:`stadl_plugins.localization.temporal.localize_tracks` turns into tubes.
+:func:`stadl_plugins.localization.temporal.localize_tracks` turns into tubes (median
+filter over 1 s -- the paper's 25 frames at 25 fps -- converted to frames with the
+videos' ``fps`` from the track-feature files or the config; the configs'
+``localization`` dict and ``fps``, read by ``tools/reclnet/localize.py``).
 
 Per stream (:class:`RecLNetStream`):
 
