@@ -14,6 +14,10 @@ Three state-dict layouts are understood (names documented in ``docs/flow.md``):
   ``conv6a``, ``conv6b``; the older file has only ``a``/``b``), ``conv{l}_{0..4}``,
   ``predict_flow{l}``, ``deconv{l}``, ``upfeat{l}``, ``dc_conv1..7`` (``deconv2`` is
   built but never used by that network and is dropped). Mean normalisation.
+  The two-conv names are those of the June 2018 file and of two classes that
+  concatenate the estimator features differently: ``PWCDCNet`` of that time (new
+  features first, as here; what ``script_pwc.py`` loaded the file with) and
+  ``PWCDCNet_old`` (another order). They are converted for the first, with a warning.
 * ``'mmflow'`` -- ``open-mmlab/mmflow`` PWC-Net checkpoints:
   ``encoder.layers.{i}.layers.{j}.conv``, ``decoder.decoders.level{l}.dense_net.
   layers.{j}.layers.conv``, ``.predict_layer``, ``.upflow_layer``, ``.upfeat_layer``
@@ -21,12 +25,15 @@ Three state-dict layouts are understood (names documented in ``docs/flow.md``):
   plain sum (``scaled=False``).
 
 All three concatenate the dense features new-first and the estimator input as
-``[cost, f1, up_flow, up_feat]``, as :class:`PWCNet` does, so tensors map one to one
-without reordering channels.
+``[cost, f1, up_flow, up_feat]``, as :class:`PWCNet` does (read from their forward
+code; for two-conv NVlabs weights, from ``PWCDCNet`` at ``940521b``), so tensors map
+one to one without reordering channels. The NVlabs and mmflow key lists the tests use
+are in ``tests/fixtures/reference_keys/`` (derived from the model code).
 """
 from __future__ import annotations
 
 import re
+import warnings
 from collections import OrderedDict
 
 import torch
@@ -167,6 +174,12 @@ def convert_pwcnet_state_dict(state_dict: dict, layout: str = 'auto'
     if layout not in LAYOUT_NORMALIZE:
         raise ValueError(f'layout must be auto/sniklaus/nvlabs/mmflow, got {layout!r}')
     three = any(re.match(r'conv\daa\.', k) for k in sd)
+    if layout == 'nvlabs' and not three:
+        warnings.warn(
+            'two-conv NVlabs PWC-Net weights: converted for the estimator order of '
+            'PWCDCNet as of NVlabs/PWC-Net@940521b (new features first); weights made '
+            'for PWCDCNet_old (same names, another concatenation order) load without '
+            'error but do not compute that network', UserWarning, stacklevel=2)
     out, dropped, unknown = OrderedDict(), [], []
     for key, value in sd.items():
         if layout == 'nvlabs' and key.startswith('deconv2.'):
