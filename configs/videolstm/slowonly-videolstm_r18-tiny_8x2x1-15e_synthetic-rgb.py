@@ -19,7 +19,10 @@ model = dict(
         output_mode='concat',  # bbox_head reads the concatenation (default
         # 'project': the backbone's channels, stock bbox_head unchanged)
         motion_hidden_channels=16,
-        init_state='mean_input'),
+        init_state='mean_input',
+        # X~ = (H*W) * A o X: the paper's A o X (eq. 9) scales the LSTM input by
+        # ~1/(H*W) (1/300 on this 15x20 map); our fix, see docs/recurrent.md
+        rescale_attention=True),
     roi_head=dict(bbox_head=dict(in_channels=64 + 16)))
 
 train_pipeline = [

@@ -36,7 +36,10 @@ model = dict(
         motion_source='feature_difference',
         fc_channels=64,  # paper: 1024
         dropout_ratio=0.7,
-        core_cfg=dict(motion_hidden_channels=16, init_state='mean_input'),
+        # rescale_attention: X~ = (H*W) * A o X (the paper's A o X, eq. 9, scales the
+        # LSTM input by ~1/(H*W)); our fix, see docs/recurrent.md
+        core_cfg=dict(motion_hidden_channels=16, init_state='mean_input',
+                      rescale_attention=True),
         topk=(1,),
         average_clips='prob'),
     data_preprocessor=dict(

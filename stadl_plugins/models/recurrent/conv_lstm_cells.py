@@ -225,11 +225,13 @@ class ConvALSTMCell(ConvLSTMCell):
         query_channels: channels of the attention query (default
             ``hidden_channels``; set it for a motion layer of another width).
         rescale_attention: multiply ``A`` by ``H * W`` before weighting ``X``
-            (mean weight 1). Off by default = the paper's ``X~ = A o X``.
+            (mean weight 1). Off by default = the paper's ``X~ = A o X``; on in
+            every shipped config.
 
     Paper gap: eq. 8 normalises over the ``N x N`` positions and eq. 9 multiplies
-    without taking the expectation, which scales the input by ``~1/(H*W)``;
-    ``rescale_attention`` is our optional fix for training from scratch.
+    without taking the expectation, which scales the input by ``~1/(H*W)``
+    (1/300 on a 15x20 map); ``rescale_attention`` is our fix (a gap we filled),
+    kept optional so the class default is the paper's equation.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3,
