@@ -2,6 +2,10 @@
 layer only driving attention, attention normalisation, the STAD neck trained
 through the stock FastRCNN and the recognition head in a stock Recognizer3D
 trained on video labels and scored with AccMetric."""
+import copy
+import glob
+import os.path as osp
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +17,7 @@ from mmengine.structures import LabelData  # noqa: F401  (data samples below)
 
 from stadl_plugins.models.heads import VideoLSTMHead
 from stadl_plugins.models.necks import ConvALSTMNeck
-from stadl_plugins.models.recurrent import VideoLSTMCore, feature_difference, unroll
+from stadl_plugins.models.recurrent import ConvALSTMCell, VideoLSTMCore, feature_difference, unroll
 from stadl_plugins.registry import MMACTION_MODELS, MMDET_MODELS
 
 NECK_CONFIG = f'{REPO}/configs/videolstm/slowonly-videolstm_r18-tiny_8x2x1-15e_synthetic-rgb.py'
@@ -227,3 +231,282 @@ def test_recognizer_trains_on_video_labels_and_reports_accuracy(tiny_synthetic,
     assert not torch.equal(w0, head.core.motion_cell.input_conv.weight)
     metrics = runner.test()
     assert 0.0 <= metrics['acc/top1'] <= 1.0
+
+
+# ---------------------------------------------------------------- attention rescaling
+VIDEOLSTM_CONFIGS = sorted(
+    p for p in glob.glob(f'{REPO}/configs/**/*.py', recursive=True)
+    if '/configs/videolstm/' in p
+    or any(k in open(p).read() for k in ('ConvALSTMNeck', 'VideoLSTMHead', 'VideoLSTMCore')))
+
+
+def _build_config_model(path):
+    from mmaction.registry import MODELS
+    init_default_scope('mmaction')
+    return MODELS.build(Config.fromfile(path).model)
+
+
+def test_there_are_videolstm_configs():
+    assert len(VIDEOLSTM_CONFIGS) >= 3 and FLOW_CONFIG in VIDEOLSTM_CONFIGS
+
+
+@pytest.mark.parametrize('path', VIDEOLSTM_CONFIGS, ids=osp.basename)
+def test_shipped_configs_rescale_the_attention(path):
+    """Every shipped ConvALSTM/VideoLSTM config multiplies A by H*W (the paper's
+    A o X feeds the LSTM ~1/300 of a 15x20 feature)."""
+    cells = [m for m in _build_config_model(path).modules() if isinstance(m, ConvALSTMCell)]
+    assert cells and all(c.rescale_attention for c in cells), path
+
+
+def test_rescale_attention_class_default_is_the_papers():
+    assert ConvALSTMCell(3, 4).rescale_attention is False
+    assert VideoLSTMCore(3, 4, 'appearance').cell.rescale_attention is False
+    assert ConvALSTMNeck(8).core.cell.rescale_attention is False
+    # the paper's X~ = A o X: a uniform attention leaves 1/(H*W) of the input
+    cell = ConvALSTMCell(2, 3)
+    with torch.no_grad():
+        cell.attention_score_conv.weight.zero_()
+    x = torch.randn(1, 2, 15, 20)
+    seen = {}
+    cell.input_conv.register_forward_hook(lambda m, i, o: seen.update(x=i[0]))
+    cell(x)
+    torch.testing.assert_close(seen['x'], x / 300)
+    cell.rescale_attention = True
+    cell(x)
+    torch.testing.assert_close(seen['x'], x)
+
+
+# ---------------------------------------------------------------- motion_source='flow'
+FLOW_CONFIG = (f'{REPO}/configs/videolstm/'
+               'slowonly-videolstm-flow_r18-tiny_8x2x1-15e_synthetic-rgb.py')
+
+
+class FrameDifferenceFlow(torch.nn.Module):
+    """Stand-in flow net: u = mean over channels of (img2 - img1) * 255, v = 0."""
+
+    def forward(self, img1, img2):
+        u = (img2 - img1).mean(1, keepdim=True) * 255
+        return torch.cat([u, torch.zeros_like(u)], 1)
+
+
+def _det_sample(h=64, w=80):
+    from mmaction.structures import ActionDataSample
+    from mmengine.structures import InstanceData
+    s = ActionDataSample()
+    s.set_metainfo(dict(img_shape=(h, w), img_key='v,0901', video_id='v', timestamp=901))
+    boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
+    labels = torch.zeros(2, 81)
+    labels[0, 12] = labels[1, 14] = 1
+    s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
+    s.proposals = InstanceData(bboxes=boxes.clone())
+    return s
+
+
+def _clip_flow_backbone(**kw):
+    from stadl_plugins.models.backbones import ClipFlowBackbone
+    init_default_scope('mmaction')
+    inner = dict(type='mmaction.ResNet3dSlowOnly', depth=18, base_channels=8,
+                 pretrained=None, pretrained2d=False, lateral=False, num_stages=4,
+                 conv1_kernel=(1, 7, 7), conv1_stride_t=1, pool1_stride_t=1,
+                 inflate=(0, 0, 1, 1), spatial_strides=(1, 2, 1, 1))
+    tiny_pwc = dict(type='PWCNet', num_levels=4, output_level=2, channel_mult=0.25,
+                    max_displacement=2, size_mode='pad')
+    return ClipFlowBackbone(backbone=inner, flow_net=tiny_pwc, **kw), inner
+
+
+def test_flow_config_builds_and_trains():
+    from mmdet.registry import MODELS
+
+    from stadl_plugins.models.backbones import ClipFlowBackbone
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(FLOW_CONFIG).model)
+    bb, neck = model.backbone, model.neck
+    assert isinstance(bb, ClipFlowBackbone) and type(bb.backbone).__name__ == 'ResNet3dSlowOnly'
+    assert type(bb.flow_net).__name__ == 'PWCNet'
+    assert neck.motion_source == 'flow' and neck.core.motion_channels == 16
+    assert not any(p.requires_grad for p in bb.flow_net.parameters())      # frozen
+    inputs = [torch.randint(0, 255, (3, 8, 64, 80), dtype=torch.uint8) for _ in range(2)]
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=[_det_sample(), _det_sample()]), True)
+    losses = model(**data, mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    total.backward()
+    assert bb.last_flow.shape == (2, 2, 8, 64, 80)                # one flow per step
+    assert neck.last_attention.shape == (2, 1, 8, 8, 10)
+    assert neck.flow_encoder.conv.weight.grad.abs().sum() > 0     # M_t learns from the flow
+    assert all(p.grad is None for p in bb.flow_net.parameters())
+
+
+def test_clip_flow_pairs_follow_the_feature_steps():
+    bb, _ = _clip_flow_backbone()
+    bb.flow_net = FrameDifferenceFlow()
+    std = bb.std.mean().item()
+    x = torch.zeros(1, 3, 8, 4, 5)
+    for t in range(8):
+        x[:, :, t] = t ** 2 / std          # each channel: 255 * u = t^2 (mean of std)
+    u = bb.clip_flow(x, 4)[0, 0, :, 0, 0]
+    # steps at frames 0, 2, 4, 6; pairs (0,2), (2,4), (4,6): 4, 12, 20;
+    # step t = mean of pairs (t-1, t), (t, t+1) (one at the ends)
+    torch.testing.assert_close(u, torch.tensor([4., 8., 16., 20.]), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(bb.clip_flow(x, 1)[0, 0, :, 0, 0], torch.tensor([49.]),
+                               rtol=1e-3, atol=1e-3)                  # frames 0 -> 7
+    assert torch.all(bb.clip_flow(x[:, :, :1], 1) == 0)
+    from stadl_plugins.models.backbones.clip_flow import step_frames
+    assert step_frames(32, 4) == [0, 8, 16, 24]                      # SlowFast's slow steps
+
+
+def test_clip_flow_backbone_output_and_stock_checkpoints():
+    bb, inner_cfg = _clip_flow_backbone()
+    x = torch.randn(2, 3, 8, 64, 80)
+    feat, flow = bb(x)
+    assert feat.shape == (2, 64, 8, 8, 10) and flow.shape == (2, 2, 8, 64, 80)
+    # a stock detector's backbone weights load into the wrapped backbone
+    from mmdet.registry import MODELS
+    torch.manual_seed(3)
+    stock = MODELS.build(inner_cfg)
+    missing, unexpected = bb.load_state_dict(stock.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith('flow_net.') for k in missing)
+    for k, v in stock.state_dict().items():
+        assert torch.equal(bb.backbone.state_dict()[k], v)
+    with pytest.raises(ValueError, match='inner backbone'):
+        type(bb)(flow_net=dict(type='PWCNet'))
+
+
+def test_flow_encoder_pools_the_flow_to_the_feature_map():
+    from stadl_plugins.models.necks.conv_alstm_neck import FlowMotionEncoder
+    flow = torch.zeros(1, 2, 3, 32, 48)
+    flow[:, 0] = 8.0                                   # 8 px right, 4 px down everywhere
+    flow[:, 1] = 4.0
+    flow[:, 0, :, :2, :8] = 16.0                       # a 2x8 strip moves 16 px
+    like = torch.zeros(1, 5, 6, 4, 6)                  # T = 6 steps, 4x6 map (stride 8)
+    f = FlowMotionEncoder.resample(flow, like)
+    assert f.shape == (1, 2, 6, 4, 6)
+    # feature pixels: u * 6 / 48, v * 4 / 32; each cell averages its 8x8 pixels:
+    # the strip's cell (16 * 16 + 8 * 48) / 64 = 10 px -> 1.25 (bilinear: 8 px -> 1.0)
+    torch.testing.assert_close(f[0, 0, :, 1:, 1:], torch.full((6, 3, 5), 1.0))
+    torch.testing.assert_close(f[0, 0, :, 0, 0], torch.full((6,), 1.25))
+    torch.testing.assert_close(f[0, 1], torch.full((6, 4, 6), 0.5))
+    enc = FlowMotionEncoder(7)
+    assert torch.all(enc(flow, like) == 0)             # zero-initialised: M_t = 0
+
+
+def _flow_and_fd_necks(seed=0):
+    neck = randomize(ConvALSTMNeck(8, hidden_channels=4, motion_source='flow',
+                                   output_mode='concat'), seed=seed)
+    fd = ConvALSTMNeck(8, hidden_channels=4, motion_source='feature_difference',
+                       output_mode='concat')
+    fd.core.load_state_dict(neck.core.state_dict())
+    return neck, fd
+
+
+def test_flow_attention_depends_on_the_flow_and_zero_flow_falls_back():
+    neck, fd = _flow_and_fd_necks()
+    torch.manual_seed(4)
+    x = torch.randn(2, 8, 5, 4, 6)
+    flow = 3 * torch.randn(2, 2, 5, 32, 48)
+    neck((x, flow))
+    a1 = neck.last_attention
+    neck((x, flow.flip(-1)))
+    assert not torch.allclose(a1, neck.last_attention)              # the flow steers A
+    # zero flow: M_t = 0, i.e. the motion-attended model on a static clip
+    static = x[:, :, :1].expand(-1, -1, 5, -1, -1).contiguous()
+    out = neck((static, torch.zeros_like(flow)))
+    torch.testing.assert_close(out, fd(static))
+    torch.testing.assert_close(neck.last_attention, fd.last_attention)
+    # at initialisation (zero encoder) every flow gives that model
+    fresh = ConvALSTMNeck(8, hidden_channels=4, motion_source='flow', output_mode='concat')
+    fresh.core.load_state_dict(neck.core.state_dict())
+    torch.testing.assert_close(fresh((static, flow)), fd(static))
+
+
+def test_flow_neck_output_drops_the_flow_and_checks_it():
+    neck = ConvALSTMNeck(8, hidden_channels=4, motion_source='flow')        # 'project'
+    x, fast = torch.randn(1, 8, 4, 4, 6), torch.randn(1, 2, 16, 4, 6)
+    flow = torch.randn(1, 2, 4, 32, 48)
+    out = neck((x, flow))
+    assert torch.is_tensor(out) and out.shape == x.shape            # flow element dropped
+    torch.testing.assert_close(out, x)                              # starts as the identity
+    out = neck((x, fast, flow))                                     # SlowFast + flow
+    assert isinstance(out, tuple) and len(out) == 2 and out[1] is fast
+    with pytest.raises(ValueError, match='ClipFlowBackbone'):
+        neck(x)
+    with pytest.raises(ValueError, match='expected a flow'):
+        neck((x, torch.randn(1, 3, 4, 32, 48)))
+    head = VideoLSTMHead(num_classes=3, in_channels=8, hidden_channels=4, fc_channels=6,
+                         motion_source='flow', dropout_ratio=0.0)
+    assert head((x, flow)).shape == (1, 4, 3)
+
+
+# a user's config: the stock file, the custom_imports line and one line
+FLOW_SWAP = {
+    'SlowOnly': ('mmaction::detection/slowonly/'
+                 'slowonly_kinetics400-pretrained-r50_8xb16-4x16x1-20e_ava21-rgb.py', 4,
+                 "model = dict(backbone=dict(type='ClipFlowBackbone', "
+                 "inner_type='mmaction.ResNet3dSlowOnly'), neck=dict(type='ConvALSTMNeck', "
+                 "in_channels=2048, motion_source='flow'))"),
+    'SlowFast': ('mmaction::detection/slowfast/'
+                 'slowfast_kinetics400-pretrained-r50_8xb16-4x16x1-20e_ava21-rgb.py', 32,
+                 "model = dict(backbone=dict(type='ClipFlowBackbone', "
+                 "inner_type='mmaction.ResNet3dSlowFast'), neck=dict(type='ConvALSTMNeck', "
+                 "in_channels=2048, motion_source='flow'))"),
+}
+
+
+def _swap_model(tmp_path, backbone, line):
+    from mmdet.registry import MODELS
+    base = FLOW_SWAP[backbone][0]
+    path = tmp_path / f'{backbone}_{bool(line)}.py'
+    path.write_text(f"_base_ = '{base}'\ncustom_imports = dict(imports=['stadl_plugins'], "
+                    f"allow_failed_imports=False)\n{line}\n")
+    cfg = Config.fromfile(str(path))
+    m = cfg.model                                       # the tiny variant: widths / 8
+    m.init_cfg = None
+    if backbone == 'SlowOnly':
+        m.backbone.base_channels = 8
+    else:
+        m.backbone.slow_pathway.base_channels = 8
+        m.backbone.fast_pathway.base_channels = 1
+    m.roi_head.bbox_head.in_channels //= 8
+    if m.get('neck'):
+        m.neck.in_channels //= 8
+        m.backbone.flow_net = dict(type='PWCNet', num_levels=4, output_level=2,
+                                   channel_mult=0.25, max_displacement=2)
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    return MODELS.build(m)
+
+
+@pytest.mark.parametrize('backbone', list(FLOW_SWAP))
+def test_flow_motion_is_a_one_line_swap_that_starts_as_the_stock_model(backbone, tmp_path):
+    _, clip_len, line = FLOW_SWAP[backbone]
+    if backbone == 'SlowOnly':                          # the line docs/recurrent.md prints
+        assert line in open(f'{REPO}/docs/recurrent.md', encoding='utf-8').read()
+    model = _swap_model(tmp_path, backbone, line)
+    assert type(model.backbone).__name__ == 'ClipFlowBackbone'
+    assert type(model.neck).__name__ == 'ConvALSTMNeck' and model.neck.motion_source == 'flow'
+    torch.manual_seed(1)
+    inputs = [torch.randint(0, 255, (3, clip_len, 64, 80), dtype=torch.uint8)
+              for _ in range(2)]
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=[_det_sample(), _det_sample()]), True)
+    losses = model(**data, mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.backbone.last_flow.shape[2] == 4          # the (slow) feature's steps
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.neck.parameters())
+    # identity at initialisation: the stock detector's weights, its predictions
+    stock = _swap_model(tmp_path, backbone, '')
+    missing, unexpected = model.load_state_dict(stock.state_dict(), strict=False)[:2]
+    assert not unexpected
+    assert all(k.startswith(('neck.', 'backbone.flow_net.')) for k in missing)
+    model.eval(), stock.eval()
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[_det_sample()]), False)
+    with torch.no_grad():
+        got = model(**copy.deepcopy(data), mode='predict')[0].pred_instances.scores
+        ref = stock(**copy.deepcopy(data), mode='predict')[0].pred_instances.scores
+    assert got.shape == (2, 81)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)

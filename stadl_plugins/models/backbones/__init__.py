@@ -1,4 +1,5 @@
-"""Backbones: Inception-I3D, the flow two-stream wrapper."""
+"""Backbones: Inception-I3D, the flow two-stream wrapper, a backbone + clip flow wrapper."""
+from .clip_flow import ClipFlowBackbone  # noqa: F401
 from .flow_two_stream import FlowTwoStreamBackbone  # noqa: F401
 from .inception_i3d import InceptionI3D  # noqa: F401
 

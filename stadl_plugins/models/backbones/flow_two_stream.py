@@ -69,7 +69,7 @@ from ..flow.fusion import FUSION_MODES, PyramidFusion
 from ..flow.pwcnet import end_point_error
 from ..flow.weight_converters import load_pwcnet_weights
 
-__all__ = ['FlowTwoStreamBackbone']
+__all__ = ['FlowTwoStreamBackbone', 'to_pwc_input']
 
 
 def _build(cfg: dict):
@@ -77,6 +77,15 @@ def _build(cfg: dict):
     models need their prefix, e.g. ``'mmaction.ResNet3dSlowOnly'``; stadl_plugins
     models are registered in both registries."""
     return MMDET_MODELS.build(cfg)
+
+
+def to_pwc_input(frames: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                 bgr: bool = True) -> torch.Tensor:
+    """Normalised ``(B, 3, H, W)`` RGB frames -> PWC-Net input: back to 0-255 with
+    the data preprocessor's ``mean``/``std`` (``(1, 3, 1, 1)``), scaled to [0, 1],
+    flipped to BGR when ``bgr`` (what public PWC-Net weights expect)."""
+    img = (frames * std + mean) / 255.0
+    return img.flip(1) if bgr else img
 
 
 @register_model()
@@ -156,8 +165,7 @@ class FlowTwoStreamBackbone(BaseModule):
     # ------------------------------------------------------------ forward
     def flow_inputs(self, frames: torch.Tensor) -> torch.Tensor:
         """Normalised ``(B, 3, H, W)`` RGB frames -> PWC-Net input ([0, 1], BGR)."""
-        img = (frames * self.std + self.mean) / 255.0
-        return img.flip(1) if self.pwc_bgr else img
+        return to_pwc_input(frames, self.mean, self.std, self.pwc_bgr)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[1] != 3:

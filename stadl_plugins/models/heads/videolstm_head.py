@@ -36,7 +36,7 @@ import torch.nn as nn
 from mmaction.models.heads.base import BaseHead
 
 from ...registry import register_model
-from ..necks.conv_alstm_neck import split_rgb_motion
+from ..necks.conv_alstm_neck import FlowMotionEncoder, split_rgb_motion
 from ..recurrent.videolstm import VideoLSTMCore
 
 
@@ -49,8 +49,9 @@ class VideoLSTMHead(BaseHead):
         in_channels: channels of the backbone feature.
         hidden_channels: LSTM channels (paper: 512).
         attention: ``'none'``, ``'appearance'`` or ``'motion'``.
-        motion_source, motion_channels, rgb_index, motion_index: see
-            :class:`~stadl_plugins.models.necks.ConvALSTMNeck`.
+        motion_source, motion_channels, rgb_index, motion_index,
+            flow_kernel_size: see :class:`~stadl_plugins.models.necks.ConvALSTMNeck`
+            (``'flow'``: a ``ClipFlowBackbone`` backbone).
         fc_channels: width of the hidden FC layer (paper: 1024).
         dropout_ratio: dropout before the classifier (paper: 0.7).
         spatial_pool: ``'avg'`` or ``'flatten'``.
@@ -65,6 +66,7 @@ class VideoLSTMHead(BaseHead):
                  motion_index: int | None = None, fc_channels: int = 1024,
                  dropout_ratio: float = 0.7, spatial_pool: str = 'avg',
                  spatial_size: Sequence[int] | None = None, core_cfg: dict | None = None,
+                 flow_kernel_size: int = 3,
                  loss_cls: dict = dict(type='CrossEntropyLoss'),
                  topk: int | tuple = (1,), average_clips: str | None = 'prob',
                  init_cfg=None):
@@ -79,6 +81,9 @@ class VideoLSTMHead(BaseHead):
             **(core_cfg or {}))
         self.attention, self.motion_source = attention, motion_source
         self.rgb_index, self.motion_index = rgb_index, motion_index
+        if motion_source == 'flow' and attention == 'motion':
+            self.flow_encoder = FlowMotionEncoder(self.core.motion_channels,
+                                                  flow_kernel_size)
         self.spatial_pool = spatial_pool
         self.spatial_size = None if spatial_size is None else tuple(spatial_size)
         fc_in = hidden_channels * (1 if spatial_pool == 'avg' else
@@ -98,7 +103,8 @@ class VideoLSTMHead(BaseHead):
             torch.Tensor: per-frame logits ``(N, T, num_classes)``.
         """
         rgb, motion = split_rgb_motion(x, self.rgb_index, self.motion_index,
-                                       self.motion_source, self.attention)
+                                       self.motion_source, self.attention,
+                                       getattr(self, 'flow_encoder', None))
         hidden, attention = self.core(rgb, motion)            # (N, hid, T, H, W)
         self.last_attention = None if attention is None else attention.detach()
         n, hid, t, hgt, wid = hidden.shape

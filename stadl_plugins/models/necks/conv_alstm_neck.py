@@ -13,13 +13,31 @@ Motion input (pluggable, ``motion_source``):
   (``M_0 = 0``), computed inside; no second stream needed;
 * ``'input'``: the backbone returns a tuple and ``motion_index`` picks the motion
   (e.g. optical-flow stream) feature, ``rgb_index`` the RGB feature; both must
-  have the same ``T, H, W``.
+  have the same ``T, H, W``;
+* ``'flow'`` (the paper's motion input: features of the optical flow): the
+  backbone tuple carries the clip's optical flow ``(N, 2, T_f, H_f, W_f)`` in
+  pixels at ``motion_index`` (default: the last element, where
+  :class:`~stadl_plugins.models.backbones.clip_flow.ClipFlowBackbone` puts the
+  PWC-Net flow of the clip; any module that appends a flow, e.g. of an input flow
+  modality, works the same). :class:`FlowMotionEncoder` area-pools it to the
+  feature map (``resize_flow``, ``u, v`` in feature pixels), matches the steps,
+  and a zero-initialised bias-free ``(1, k, k)`` conv gives ``M_t``
+  (``motion_channels``, default ``in_channels``). The flow element is dropped
+  from a ``'project'`` output, so the RoI head sees the backbone's structure.
+  Zero flow gives ``M_t = 0`` exactly: the attention of the motion-attended
+  VideoLSTM on a static clip (what ``'feature_difference'`` gives a clip whose
+  frames do not change); at initialisation every flow does (zero conv), so the
+  neck starts as that model (and, with ``'project'``, the detector as the stock
+  one).
 
 The attention maps of the last forward are kept in :attr:`last_attention`
 ``(N, 1, T, H, W)`` (detached) for visualisation and
 :mod:`stadl_plugins.localization.attention`.
 
-Paper gaps (our choices): VideoLSTM is a recognition model; as a detector neck
+Paper gaps (our choices): the paper's ``M_t`` is the pool5 map of a VGG-16 flow
+network on TV-L1 flow; ``'flow'`` uses a PWC-Net flow and one small conv instead
+(a second backbone stream on precomputed flow is ``'input'``), and
+``'feature_difference'`` needs no flow at all. VideoLSTM is a recognition model; as a detector neck
 the output is the top layer's hidden state at the last step
 (``output_step='last'``, it has seen the whole clip) or at every step
 (``'all'``, the RoI extractor then pools over time), concatenated with the
@@ -39,19 +57,71 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from ...registry import register_model
 from ..recurrent.videolstm import VideoLSTMCore, feature_difference
 from ._projection import ResidualProjection, check_output_mode, replace_in_tuple
+from .pwc_flow_neck import resize_flow
 
 FEATURES = ('backbone', 'hidden')
 
 
+class FlowMotionEncoder(nn.Module):
+    """Optical flow -> VideoLSTM motion features ``M_t`` (``motion_source='flow'``).
+
+    The flow ``(N, 2, T_f, H_f, W_f)`` (pixels, ``(u, v)``) is area-pooled to the
+    feature map ``h x w`` (``resize_flow(mode='area')``: ``u, v`` rescaled to
+    feature pixels), resampled to the feature's ``T`` steps (nearest) when
+    ``T_f != T``, then a ``(1, k, k)`` conv **without bias, initialised to zero**
+    maps it to ``out_channels``: zero flow gives ``M_t = 0``, and so does every
+    flow at initialisation.
+
+    Args:
+        out_channels: channels of ``M_t``.
+        kernel_size: ``k`` (odd).
+    """
+
+    def __init__(self, out_channels: int, kernel_size: int = 3):
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f'kernel_size must be a positive odd integer, got {kernel_size}')
+        self.conv = nn.Conv3d(2, out_channels, (1, kernel_size, kernel_size),
+                              padding=(0, kernel_size // 2, kernel_size // 2), bias=False)
+        nn.init.zeros_(self.conv.weight)
+
+    @staticmethod
+    def resample(flow: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The flow on ``like``'s ``(T, h, w)`` grid: ``(N, 2, T, h, w)``, feature pixels."""
+        if flow.dim() != 5 or flow.shape[1] != 2 or flow.shape[0] != like.shape[0]:
+            raise ValueError(f'expected a flow (N={like.shape[0]}, 2, T, H, W), got '
+                             f'{tuple(flow.shape)}')
+        N, _, T_f, H_f, W_f = flow.shape
+        T, h, w = like.shape[2:]
+        f = resize_flow(flow.transpose(1, 2).reshape(N * T_f, 2, H_f, W_f), (h, w), 'area')
+        f = f.reshape(N, T_f, 2, h, w).transpose(1, 2)
+        if T_f != T:
+            f = F.interpolate(f, size=(T, h, w), mode='nearest')
+        return f
+
+    def forward(self, flow: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.resample(flow, like))
+
+
+def _flow_index(inputs, motion_index: int | None) -> int:
+    return (len(inputs) - 1 if motion_index is None else motion_index) % len(inputs)
+
+
 def split_rgb_motion(inputs, rgb_index: int, motion_index: int | None,
-                     motion_source: str, attention: str
+                     motion_source: str, attention: str,
+                     flow_encoder: FlowMotionEncoder | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Pick the RGB and motion features from a backbone output.
+
+    ``motion_source='flow'``: the flow at ``motion_index`` (default: last) is
+    encoded by ``flow_encoder``.
 
     Returns:
         tuple: RGB ``(N, C, T, H, W)`` and motion features (None unless
@@ -63,6 +133,12 @@ def split_rgb_motion(inputs, rgb_index: int, motion_index: int | None,
         return rgb, None
     if motion_source == 'feature_difference':
         return rgb, feature_difference(rgb)
+    if motion_source == 'flow':
+        if not is_seq or len(inputs) < 2:
+            raise ValueError("motion_source='flow' needs the clip's flow next to the "
+                             'features: wrap the backbone in ClipFlowBackbone; got '
+                             f'{type(inputs).__name__}')
+        return rgb, flow_encoder(inputs[_flow_index(inputs, motion_index)], rgb)
     if not is_seq or motion_index is None:
         raise ValueError("motion_source='input' needs a tuple backbone output and "
                          f'motion_index; got {type(inputs).__name__}')
@@ -81,10 +157,13 @@ class ConvALSTMNeck(BaseModule):
         in_channels: channels of the RGB backbone feature.
         hidden_channels: LSTM channels (paper: 512).
         attention: ``'none'``, ``'appearance'`` or ``'motion'``.
-        motion_source: ``'feature_difference'`` or ``'input'``.
-        motion_channels: channels of an ``'input'`` motion feature (default
-            ``in_channels``, which is what ``'feature_difference'`` gives).
-        rgb_index, motion_index: tuple elements of the backbone output.
+        motion_source: ``'feature_difference'``, ``'input'`` or ``'flow'``.
+        motion_channels: channels of an ``'input'`` motion feature or of the
+            ``'flow'`` encoder's ``M_t`` (default ``in_channels``, which is what
+            ``'feature_difference'`` gives).
+        rgb_index, motion_index: tuple elements of the backbone output
+            (``'flow'``: ``motion_index=None`` = the last element).
+        flow_kernel_size: kernel of :class:`FlowMotionEncoder` (``'flow'``).
         output_step: ``'last'`` or ``'all'``.
         output_features: subset of ``('backbone', 'hidden')`` (in that order).
         output_mode: ``'project'`` (default: RGB feature + zero-initialised
@@ -100,7 +179,8 @@ class ConvALSTMNeck(BaseModule):
                  motion_channels: int | None = None, rgb_index: int = 0,
                  motion_index: int | None = None, output_step: str = 'last',
                  output_features: Sequence[str] = ('backbone', 'hidden'),
-                 output_mode: str = 'project', init_cfg=None, **core_kwargs):
+                 output_mode: str = 'project', flow_kernel_size: int = 3, init_cfg=None,
+                 **core_kwargs):
         super().__init__(init_cfg=init_cfg)
         self.output_mode = check_output_mode(output_mode)
         if output_step not in ('last', 'all'):
@@ -116,6 +196,9 @@ class ConvALSTMNeck(BaseModule):
         self.rgb_index, self.motion_index = rgb_index, motion_index
         self.output_step = output_step
         self.output_features = tuple(f for f in FEATURES if f in output_features)
+        if motion_source == 'flow' and attention == 'motion':
+            self.flow_encoder = FlowMotionEncoder(self.core.motion_channels,
+                                                  flow_kernel_size)
         #: attention maps ``(N, 1, T, H, W)`` of the last forward (None: no attention)
         self.last_attention: torch.Tensor | None = None
         if self.output_mode == 'project':
@@ -143,7 +226,8 @@ class ConvALSTMNeck(BaseModule):
             (``'last'``) or ``T`` (``'all'``).
         """
         rgb, motion = split_rgb_motion(inputs, self.rgb_index, self.motion_index,
-                                       self.motion_source, self.attention)
+                                       self.motion_source, self.attention,
+                                       getattr(self, 'flow_encoder', None))
         if rgb.dim() != 5 or rgb.shape[1] != self.in_channels:
             hint = (f': set model=dict(neck=dict(in_channels={rgb.shape[1]}))'
                     if rgb.dim() == 5 else '')
@@ -164,7 +248,8 @@ class ConvALSTMNeck(BaseModule):
         out = self.out_proj(rgb, cat)
         if not isinstance(inputs, (tuple, list)):
             return out
-        return replace_in_tuple(inputs, self.rgb_index, out)
+        drop = (_flow_index(inputs, self.motion_index),) if self.motion_source == 'flow' else ()
+        return replace_in_tuple(inputs, self.rgb_index, out, drop=drop)
 
 
-__all__ = ['ConvALSTMNeck', 'split_rgb_motion']
+__all__ = ['ConvALSTMNeck', 'FlowMotionEncoder', 'split_rgb_motion']

@@ -69,13 +69,23 @@ from ..flow.warp import flow_warp
 __all__ = ['PWCFlowNeck', 'CoarseToFineMotion', 'pairs_to_slices', 'resize_flow']
 
 
-def resize_flow(flow: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bilinear resize of a ``(B, 2, h, w)`` flow in pixels to ``size`` (u, v rescaled)."""
+def resize_flow(flow: torch.Tensor, size: Sequence[int], mode: str = 'bilinear'
+                ) -> torch.Tensor:
+    """Resize a ``(B, 2, h, w)`` flow in pixels to ``size`` (u, v rescaled).
+
+    ``mode='bilinear'`` (default) or ``'area'`` (average over each output cell: the
+    pooling to use when shrinking by a large factor, e.g. image -> feature map).
+    """
+    if mode not in ('bilinear', 'area'):
+        raise ValueError(f"mode must be 'bilinear' or 'area', got {mode!r}")
     h, w = flow.shape[-2:]
     H, W = int(size[0]), int(size[1])
     if (h, w) == (H, W):
         return flow
-    out = F.interpolate(flow, (H, W), mode='bilinear', align_corners=False)
+    if mode == 'area':
+        out = F.adaptive_avg_pool2d(flow, (H, W))
+    else:
+        out = F.interpolate(flow, (H, W), mode='bilinear', align_corners=False)
     return out * out.new_tensor([W / w, H / h]).view(1, 2, 1, 1)
 
 

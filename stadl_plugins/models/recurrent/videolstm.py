@@ -25,8 +25,17 @@ Paper gaps / choices (the released Theano code fills some of them):
 * Initial states: the code initialises ``h, c = tanh(conv(mean_t X))`` (3x3
   for the main layer, 1x1 for the motion layer): ``init_state='mean_input'``;
   ``'zeros'`` gives zero states.
-* ``X~ = A o X`` scales the input by ``~1/(H*W)``; ``rescale_attention``
-  multiplies ``A`` by ``H*W`` (see :class:`ConvALSTMCell`).
+* ``X~ = A o X`` (eq. 9) scales the input by ``~1/(H*W)`` (1/300 on a 15x20
+  map, 1/49 on the paper's 7x7 pool5); ``rescale_attention=True`` multiplies
+  ``A`` by ``H*W`` (mean weight 1, see :class:`ConvALSTMCell`). The class default
+  stays the paper's ``False``; every shipped config turns it on (a gap we
+  filled: the paper trains on 7x7 maps from ImageNet-initialised features).
+* Motion source (``for_motion_source``): the paper's ``M_t`` is a feature map of
+  the optical flow (a VGG-16 flow network on TV-L1 flow). ``'flow'`` follows
+  it with a PWC-Net flow of the clip encoded by a small conv (the necks' and
+  heads' ``FlowMotionEncoder``); ``'input'`` takes a second backbone stream;
+  ``'feature_difference'`` (``M_t = X_t - X_{t-1}``, no flow) is our substitute
+  when no flow is available.
 """
 from __future__ import annotations
 
@@ -96,7 +105,7 @@ class VideoLSTMCore(nn.Module):
                                                   padding=motion_kernel_size // 2)
 
     #: where the motion stream comes from (necks and heads that wrap the core)
-    MOTION_SOURCES = ('feature_difference', 'input')
+    MOTION_SOURCES = ('feature_difference', 'input', 'flow')
 
     @classmethod
     def for_motion_source(cls, in_channels: int, hidden_channels: int, attention: str,
@@ -107,7 +116,9 @@ class VideoLSTMCore(nn.Module):
         ``motion_source='feature_difference'``: the motion stream is the temporal
         difference of the RGB features (``motion_channels = in_channels``);
         ``'input'``: a second backbone output of ``motion_channels`` (default
-        ``in_channels``) channels.
+        ``in_channels``) channels; ``'flow'``: the optical flow encoded to
+        ``motion_channels`` (default ``in_channels``) by the wrapper's
+        ``FlowMotionEncoder`` (:mod:`stadl_plugins.models.necks.conv_alstm_neck`).
         """
         if motion_source not in cls.MOTION_SOURCES:
             raise ValueError(f'motion_source must be one of {cls.MOTION_SOURCES}, '
