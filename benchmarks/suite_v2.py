@@ -215,7 +215,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
               + [('stock', (d, 0)) for d in p['data_seeds'][1:]]
               + [('random', d) for d in p['data_seeds']]
               + ([('cache_train', 0)] if blocks else [])
-              + [('head', (b, row, s)) for b in blocks for row in BLOCKS[b]['rows']
+              + [('head', (b, row, s)) for b, row in _unique_rows(blocks)
                  for s in p['seeds']])
     skipped, timings = [], {}
     class_ids = [c for c, _, _ in V2_CLASSES]
@@ -383,7 +383,8 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     for b in block_names:
         runs_by_row = {}
         for row in BLOCKS[b]['rows']:
-            keys = [(0, f'head[{b}|{row}|{s}]') for s in p['seeds']]
+            cb, crow = _canonical_row(block_names, b, row)
+            keys = [(0, f'head[{cb}|{crow}|{s}]') for s in p['seeds']]
             runs_by_row[row] = [r for _, r in runs('head', keys)]
         if any(runs_by_row.values()):
             out_blocks[b] = evaluate_block(b, runs_by_row, names, V2_GROUPS,
@@ -398,6 +399,32 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     with open(osp.join(out, 'report.md'), 'w') as f:
         f.write(report_md(summary))
     return summary
+
+
+def _rows_key(overrides: dict) -> str:
+    return json.dumps(overrides, sort_keys=True, default=str)
+
+
+def _canonical_row(blocks: list, block: str, row: str) -> tuple[str, str]:
+    """The first (block, row) with the same overrides: identical configs (e.g.
+    every block's stock row) are trained once and shared."""
+    from v2_blocks import BLOCKS
+    want = _rows_key(BLOCKS[block]['rows'][row])
+    for b in blocks:
+        for r, ov in BLOCKS[b]['rows'].items():
+            if _rows_key(ov) == want:
+                return b, r
+    return block, row
+
+
+def _unique_rows(blocks: list) -> list:
+    out = []
+    for b in blocks:
+        from v2_blocks import BLOCKS
+        for r in BLOCKS[b]['rows']:
+            if _canonical_row(blocks, b, r) == (b, r):
+                out.append((b, r))
+    return out
 
 
 def _meta(root: str) -> dict:

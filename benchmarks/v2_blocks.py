@@ -26,6 +26,13 @@ _ATR = {'model.roi_head.shared_head': dict(
     type='ATRHead', in_channels=64, latent_channels=32, featmap_stride=8,
     num_layers=1, context_radius=1.0, query='cell', norm='LN')}
 
+# recurrent necks on the cached 4x2 clip (0.8 s): project mode keeps the stock
+# bbox_head's 64 channels and starts as the identity
+_VLSTM = dict(type='ConvALSTMNeck', in_channels=64, hidden_channels=32,
+              output_mode='project', rescale_attention=True)
+_HST = dict(type='HSTLSTMNeck', in_channels=64, hidden_channels=32,
+            output_mode='project')
+
 BLOCKS = {
     'atr': dict(
         paper='Jiang et al. 2018, Human Centric Spatio-Temporal Action Localization '
@@ -51,6 +58,37 @@ BLOCKS = {
              'better', 'ATR', 'stock + global context', 'context'),
             ('the context radius helps (ATR > ATR without radius, context)', 'better',
              'ATR', 'ATR without context radius', 'context'),
+        ]),
+    'videolstm': dict(
+        paper='Li et al. 2016, VideoLSTM Convolves, Attends and Flows for Action '
+              'Recognition (ConvLSTM -> ConvALSTM -> motion-based attention)',
+        rows={
+            'stock': {},
+            'ConvLSTM': {'model.neck': dict(_VLSTM, attention='none')},
+            'ConvALSTM': {'model.neck': dict(_VLSTM, attention='appearance')},
+            'VideoLSTM (motion attention)': {'model.neck': dict(
+                _VLSTM, attention='motion', motion_source='feature_difference')},
+        },
+        claims=[
+            ('ConvALSTM > ConvLSTM (mAP)', 'better', 'ConvALSTM', 'ConvLSTM', 'mAP'),
+            ('motion attention >= appearance attention (motion classes)', 'no_loss',
+             'VideoLSTM (motion attention)', 'ConvALSTM', 'motion'),
+            ('ConvLSTM > stock on the motion classes', 'better', 'ConvLSTM', 'stock',
+             'motion'),
+        ]),
+    'hstlstm': dict(
+        paper='Huang et al., hierarchical spatio-temporal LSTM (peephole ConvLSTM '
+              'over seconds, attention pooling between levels)',
+        rows={
+            'stock': {},
+            'HST-LSTM 1 layer': {'model.neck': dict(_HST, num_layers=1)},
+            'HST-LSTM 2 layers': {'model.neck': dict(_HST, num_layers=2)},
+        },
+        claims=[
+            ('hierarchy helps on the order classes (2 layers > 1 layer)', 'better',
+             'HST-LSTM 2 layers', 'HST-LSTM 1 layer', 'order'),
+            ('HST-LSTM > stock on the order classes', 'better', 'HST-LSTM 2 layers',
+             'stock', 'order'),
         ]),
 }
 
