@@ -44,12 +44,14 @@ def build_report(out_dir: str) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--only', nargs='+', choices=sorted(REGISTRY))
+    p.add_argument('--only', nargs='+', choices=sorted(REGISTRY), metavar='NAME',
+                   help=f'run only these benchmarks: {", ".join(sorted(REGISTRY))}')
     p.add_argument('--quick', action='store_true', help='fewer repeats')
     p.add_argument('--report-only', action='store_true',
                    help='only rebuild OUT/report.md from OUT/sections/*.md (the '
                    'committed sections; report.md itself is not committed)')
-    p.add_argument('--out', default=os.path.join(HERE, 'results'))
+    p.add_argument('--out', default=os.path.join(HERE, 'results'),
+                   help='results folder (default: benchmarks/results)')
     p.add_argument('--suite', choices=('v2',), default=None,
                    help='v2: the benchmark-v2 suite (benchmarks/suite_v2.py) into '
                    'OUT/v2: data, pretraining, feature cache, summary.json')

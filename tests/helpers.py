@@ -50,3 +50,46 @@ def tiny_runner_config(data_root, meta, work_dir, config=QUICKSTART_CONFIG,
     cfg.default_hooks.logger.interval = 1
     cfg.work_dir = str(work_dir)
     return cfg
+
+
+class _ParserCaptured(BaseException):
+    """Raised by :func:`capture_parser`'s spy (a BaseException: no ``except Exception``
+    in a script swallows it)."""
+
+
+def capture_parser(script=None, module=None):
+    """The top-level ``argparse`` parser a CLI builds, with nothing after it run.
+
+    ``script`` (a path relative to the repo) runs as ``python script`` would, or
+    ``module`` as ``python -m module``; ``ArgumentParser.parse_known_args`` is
+    replaced by a spy that records the parser and stops the run there, so no job
+    starts, whether or not the CLI exposes its parser.
+    """
+    import argparse
+    import runpy
+    import sys
+    got = []
+
+    def spy(self, args=None, namespace=None):
+        got.append(self)
+        raise _ParserCaptured
+
+    orig, old_argv, old_path = argparse.ArgumentParser.parse_known_args, sys.argv, list(sys.path)
+    argparse.ArgumentParser.parse_known_args = spy
+    try:
+        if script is not None:
+            path = osp.join(REPO, script)
+            sys.argv = [path]
+            sys.path.insert(0, osp.dirname(path))  # as `python script` does
+            runpy.run_path(path, run_name='__main__')
+        else:
+            sys.argv = [module]
+            runpy.run_module(module, run_name='__main__', alter_sys=True)
+    except _ParserCaptured:
+        pass
+    finally:
+        argparse.ArgumentParser.parse_known_args = orig
+        sys.argv, sys.path[:] = old_argv, old_path
+    if not got:
+        raise AssertionError(f'{script or module} ran to the end without parsing arguments')
+    return got[0]

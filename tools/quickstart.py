@@ -48,13 +48,17 @@ def random_score_baseline(dump_file: str, evaluator_cfg: dict, seed: int = 0) ->
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--config', default=DEFAULT_CONFIG)
-    p.add_argument('--data-root', default='data/synthetic')
-    p.add_argument('--work-dir', default='work_dirs/quickstart')
+    p.add_argument('--config', default=DEFAULT_CONFIG,
+                   help='config to train (default: the stock SlowOnly baseline)')
+    p.add_argument('--data-root', default='data/synthetic',
+                   help='synthetic data folder (generated when missing or stale)')
+    p.add_argument('--work-dir', default='work_dirs/quickstart',
+                   help='logs, checkpoints, predictions and summary.json')
     p.add_argument('--seed', type=int, default=0, help='training seed')
     p.add_argument('--data-seed', type=int, default=0,
                    help='seed of the generated synthetic data')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config keys, KEY=VALUE')
     return p.parse_args(argv)
 
 

@@ -56,7 +56,9 @@ def parse_args(argv=None):
                    help='load checkpoints with full pickle (runs any code they '
                    'contain; only for files you trust). Same as '
                    'STADL_UNSAFE_LOAD=1')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                   help='rank on this node, set by torch.distributed.launch (exported as '
+                   'LOCAL_RANK unless that is set)')
     args = p.parse_args(argv)
     if args.unsafe_load:
         os.environ['STADL_UNSAFE_LOAD'] = '1'

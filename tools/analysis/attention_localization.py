@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p.add_argument('config', help='VideoLSTM recognizer config (configs/videolstm/...)')
+    p.add_argument('checkpoint', help='its trained weights (.pth)')
     p.add_argument('--frames', required=True, help='rawframes root (<video>/img_00001.jpg)')
     p.add_argument('--gt', help='ACT-format GT pickle: videos, frame counts, evaluation')
     p.add_argument('--videos', nargs='+', help='videos to localize (default: the GT '
@@ -36,8 +36,8 @@ def parse_args(argv=None):
                    help='saliency threshold on the 0-255 scale (paper: 100)')
     p.add_argument('--sigma', type=float, default=4.0, help='Gaussian smoothing, pixels')
     p.add_argument('--span', type=int, default=9, help='LOWESS window, frames')
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--device', default='cpu', help='cpu or cuda')
+    p.add_argument('--batch-size', type=int, default=4, help='clips per forward')
     return p.parse_args(argv)
 
 

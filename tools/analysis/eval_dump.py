@@ -22,7 +22,7 @@ from stadl_plugins.evaluation import evaluate_samples, load_dump
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('dump')
+    p.add_argument('dump', help='prediction pickle from tools/test.py --dump')
     p.add_argument('config', help='config whose test_evaluator (files) to use')
     p.add_argument('--metric', help="metric type replacing the evaluator's, e.g. "
                    'AVAFrameAPMetric (other arguments are kept)')

@@ -25,7 +25,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description='Fuse AVA predictions of several models')
     p.add_argument('dumps', nargs='+', help='prediction pickles from tools/test.py --dump')
     p.add_argument('--out', required=True, help='fused prediction pickle')
-    p.add_argument('--mode', choices=MODES, default='topk_logit')
+    p.add_argument('--mode', choices=MODES, default='topk_logit',
+                   help='mean of the top-k logits (default), of all logits, or of '
+                   'the probabilities, per (box, class)')
     p.add_argument('--k', type=int, default=None, help='top-k (default n//2)')
     p.add_argument('--csv', help='also write AVA detection CSV rows here')
     p.add_argument('--action-thr', type=float, default=0.002,

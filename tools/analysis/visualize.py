@@ -307,7 +307,8 @@ def parse_args(argv=None):
 
     c = sub.add_parser('curves', help='training curves from mmengine logs')
     c.add_argument('input', help='work dir or scalars.json')
-    c.add_argument('--all-runs', action='store_true')
+    c.add_argument('--all-runs', action='store_true',
+                   help='plot every run under the work dir (default: the latest)')
     c.add_argument('--keys', nargs='+', help='scalars to plot (default: losses, '
                    'lr, mAP/acc metrics)')
     c.set_defaults(func=cmd_curves)

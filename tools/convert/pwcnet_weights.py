@@ -20,7 +20,8 @@ def main(argv=None):
     p.add_argument('src', help='public checkpoint (sniklaus / NVlabs / mmflow)')
     p.add_argument('dst', help='output .pth')
     p.add_argument('--layout', default='auto',
-                   choices=['auto', 'sniklaus', 'nvlabs', 'mmflow'])
+                   choices=['auto', 'sniklaus', 'nvlabs', 'mmflow'],
+                   help='key layout of SRC (default: detected from its keys)')
     a = p.parse_args(argv)
 
     from stadl_plugins.models.flow.pwcnet import PWCNet

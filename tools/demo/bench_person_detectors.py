@@ -216,13 +216,15 @@ def main(argv=None):
     sub = p.add_subparsers(dest='cmd', required=True)
     q = sub.add_parser('quality', help='recall/precision on labelled keyframes')
     q.add_argument('--settings', nargs='+',
-                   default=['hog@2', 'hog@1', 'hog:480', 'hog:640', 'hog:852'])
+                   default=['hog@2', 'hog@1', 'hog:480', 'hog:640', 'hog:852'],
+                   help='detector settings: hog@F, hog:N or mmdet:CONFIG,CHECKPOINT')
     s = sub.add_parser('speed', help='demo wall time on 1080p copies')
     s.add_argument('--frames', type=int, default=60,
                    help='frames of each clip (the old default costs ~3 s a frame)')
     s.add_argument('--extra', nargs='*', default=[], metavar='NAME=ARGS',
                    help='more runs, e.g. "det-size 852=--det-size 852"')
-    s.add_argument('--work-dir', default='/tmp/stad_demo_bench')
+    s.add_argument('--work-dir', default='/tmp/stad_demo_bench',
+                   help='folder for the 1080p copies and the demo outputs')
     args = p.parse_args(argv)
     quality(args) if args.cmd == 'quality' else speed(args)
 

@@ -66,7 +66,7 @@ def parse_args(argv=None):
     p.add_argument('--streams', nargs='+', help="'rgb' [+ 'flow', 'fused' for a "
                                                 'model with a flow stream]')
     p.add_argument('--batch-size', type=int, default=8, help='frames per forward')
-    p.add_argument('--device', default='cpu')
+    p.add_argument('--device', default='cpu', help='cpu or cuda')
     p.add_argument('--float16', action='store_true',
                    help='store features as float16 (half the disk / memory)')
     p.add_argument('--fps', type=float,
@@ -75,12 +75,14 @@ def parse_args(argv=None):
     p.add_argument('--overwrite', action='store_true', help='redo finished videos')
     p.add_argument('--no-resume', dest='resume', action='store_false',
                    help='do not skip finished videos (same as --overwrite)')
-    p.add_argument('--link-iou', type=float, default=0.3)
+    p.add_argument('--link-iou', type=float, default=0.3,
+                   help='IoU to link detections of consecutive frames into tracks')
     p.add_argument('--max-gap', type=int, help='default 2 * fps - 1')
     p.add_argument('--min-length', type=int, help='default fps')
     p.add_argument('--min-score', type=float,
                    help="default the dataset's person_det_score_thr")
-    p.add_argument('--no-progress', dest='progress', action='store_false')
+    p.add_argument('--no-progress', dest='progress', action='store_false',
+                   help='no progress bar')
     p.add_argument('--cfg-options', nargs='+', default=[],
                    help='override config keys, KEY=VALUE')
     return p.parse_args(argv)

@@ -31,8 +31,10 @@ def parse_args(argv=None):
                    help='score columns of the model incl. background (default 81)')
     p.add_argument('--custom-classes', type=int, nargs='+', default=None,
                    help="the dataset's custom_classes, if the model used them")
-    p.add_argument('--action-thr', type=float, default=0.002)
-    p.add_argument('--max-per-keyframe', type=int, default=50)
+    p.add_argument('--action-thr', type=float, default=0.002,
+                   help='keep (box, action) rows scoring above this')
+    p.add_argument('--max-per-keyframe', type=int, default=50,
+                   help="best rows kept per keyframe (50: the evaluator's cap)")
     return p.parse_args(argv)
 
 

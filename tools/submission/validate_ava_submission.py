@@ -20,12 +20,13 @@ from stadl_plugins.evaluation import SubmissionError, validate_ava_submission
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('csv')
+    p.add_argument('csv', help='detection CSV to check')
     p.add_argument('--label-map', help='allowed action ids (.pbtxt)')
     p.add_argument('--timestamps', type=int, nargs=2, metavar=('MIN', 'MAX'),
                    help='allowed keyframe range, e.g. 902 1798 for AVA')
     p.add_argument('--videos', help='file with the allowed video ids, one per line')
-    p.add_argument('--max-per-keyframe', type=int, default=50)
+    p.add_argument('--max-per-keyframe', type=int, default=50,
+                   help="more rows for a keyframe is an error (the evaluator's cap)")
     p.add_argument('--max-errors', type=int, default=50,
                    help='problem lines to print (all are counted in the summary)')
     args = p.parse_args(argv)
