@@ -186,7 +186,7 @@ def random_dets(proposals: dict, class_ids, seed: int, thr: float = 0.9) -> dict
 def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'cpu',
               time_budget: float | None = None, fresh: bool = False,
               data_root: str | None = None, progress: bool = True,
-              blocks: list | None = None) -> dict:
+              blocks: list | None = None, isolate: bool | None = None) -> dict:
     if device == 'cpu':
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     from tqdm import tqdm
@@ -203,6 +203,11 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     t0 = time.time()
     p = plan(tiny, scale)
     blocks = list(BLOCKS) if blocks is None else blocks
+    # every heavy stage in a fresh process (spawn) at full size: a 2 h run in one
+    # process grew to 22 GB and was OOM-killed on the 24 GB CPU machine
+    # (2026-12-02, in the first detector stage after data, pretraining and cache)
+    isolate = (not tiny) if isolate is None else isolate
+    call = _isolated if isolate else (lambda fn, *a, **k: fn(*a, **k))
     for b in blocks:
         if b not in BLOCKS:
             raise ValueError(f'unknown v2 block {b!r}; known: {sorted(BLOCKS)}')
@@ -235,7 +240,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             params = dict(cfg.to_dict())
             if state.done(name, params) and dataset_ready_v2(root_of[arg], cfg):
                 continue
-            meta = generate_synthetic_v2(root_of[arg], cfg, progress=progress,
+            meta = call(generate_synthetic_v2, root_of[arg], cfg, progress=progress,
                                          workers=None if not tiny else 1)
             state.record(name, params, dict(seconds_taken=meta['seconds_taken'],
                                             counts=meta['counts']), time.time() - ts)
@@ -246,7 +251,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             if state.done(name, params) and osp.isfile(
                     state.result(name)['checkpoint']):
                 continue
-            man = pretrain(root_of[0], osp.join(work, 'pretrain'),
+            man = call(pretrain, root_of[0], osp.join(work, 'pretrain'),
                            max_iters=p['pretrain_iters'], batch_size=p['pretrain_batch'],
                            num_workers=p['workers'])
             state.record(name, params, dict(checkpoint=man['checkpoint'],
@@ -263,7 +268,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 continue
             meta = _meta(root_of[0])
             cfg = stock_config(root_of[0], meta, ckpt, osp.join(work, 'cache_cfg'), p, 0)
-            man = build_feature_cache(cfg, ckpt, cache_dir, 'val',
+            man = call(build_feature_cache, cfg, ckpt, cache_dir, 'val',
                                       limit=p['cache_limit'], device=device,
                                       progress=progress)
             state.record(name, params, dict(num_clips=man['num_clips'],
@@ -276,7 +281,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             path = osp.join(work, f'stock_d{d}_s{s}', 'val_dets.pkl')
             if state.done(name, params) and osp.isfile(path):
                 continue
-            _train_and_predict(root_of[d], ckpt, osp.dirname(path), p, s, class_ids,
+            call(_train_and_predict, root_of[d], ckpt, osp.dirname(path), p, s, class_ids,
                                device, path)
             state.record(name, params, dict(dets=path), time.time() - ts)
         elif kind == 'cache_train':
@@ -290,7 +295,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 continue
             cfg = stock_config(root_of[0], _meta(root_of[0]), ckpt,
                                osp.join(work, 'cache_cfg'), p, 0)
-            man = build_feature_cache(cfg, ckpt, cache_dir, 'train',
+            man = call(build_feature_cache, cfg, ckpt, cache_dir, 'train',
                                       limit=p['cache_limit'], device=device,
                                       progress=progress)
             state.record(name, params, dict(num_clips=man['num_clips'],
@@ -305,7 +310,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             path = osp.join(work, f'{b}_{slug(row)}_s{s}', 'val_dets.pkl')
             if state.done(name, params) and osp.isfile(path):
                 continue
-            info = _train_head_and_predict(root_of[0], ckpt, work, p, s, class_ids,
+            info = call(_train_head_and_predict, root_of[0], ckpt, work, p, s, class_ids,
                                            overrides, path, progress)
             state.record(name, params, dict(dets=path, **info), time.time() - ts)
         elif kind == 'random':
@@ -399,6 +404,37 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     with open(osp.join(out, 'report.md'), 'w') as f:
         f.write(report_md(summary))
     return summary
+
+
+def _child(conn, fn, args, kwargs):
+    try:
+        conn.send(('ok', fn(*args, **kwargs)))
+    except BaseException as e:  # noqa: BLE001 -- reported to the parent
+        import traceback
+        conn.send(('error', f'{type(e).__name__}: {e}\n{traceback.format_exc()}'))
+    finally:
+        conn.close()
+
+
+def _isolated(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a spawned process; its memory goes back to the
+    OS when the stage ends. Errors are re-raised here with the child's traceback."""
+    import multiprocessing as mp
+    ctx = mp.get_context('spawn')
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args, kwargs))
+    proc.start()
+    child.close()
+    try:
+        status, value = parent.recv()
+    except EOFError:
+        proc.join()
+        raise RuntimeError(f'stage {fn.__name__} died (exit code {proc.exitcode}; '
+                           '-9 is usually the OOM killer)') from None
+    proc.join()
+    if status == 'error':
+        raise RuntimeError(f'stage {fn.__name__} failed in its process:\n{value}')
+    return value
 
 
 def _rows_key(overrides: dict) -> str:
@@ -515,6 +551,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='v2: stop starting stages after this (s, or 90m, 2h)')
     p.add_argument('--fresh', action='store_true', help='v2: ignore state.json')
     p.add_argument('--data-root', default=None, help='v2: where the data go')
+    p.add_argument('--in-process', action='store_true',
+                   help='v2: run every stage in this process (default: a fresh '
+                   'process per heavy stage unless --tiny)')
     p.add_argument('--blocks', nargs='*', default=None,
                    help='v2: ablation blocks to run (default: all; none: sanity only)')
 
@@ -522,7 +561,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main_from_args(a, out: str) -> dict:
     summary = run_suite(out, tiny=a.tiny, scale=a.scale, device=a.device,
                         time_budget=parse_budget(a.time_budget), fresh=a.fresh,
-                        data_root=a.data_root, blocks=a.blocks)
+                        data_root=a.data_root, blocks=a.blocks,
+                        isolate=False if a.in_process else None)
     print(json.dumps(summary['sanity'], indent=1))
     print(f"[benchmarks] v2 summary written to {osp.join(out, 'summary.json')}")
     return summary
