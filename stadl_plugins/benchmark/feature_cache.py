@@ -56,6 +56,11 @@ def _split_dataset_cfg(cfg, split: str) -> dict:
     return ds
 
 
+def _own(t) -> np.ndarray:
+    """A numpy array that owns its memory (not a view of the tensor's buffer)."""
+    return np.array(t.detach().cpu().numpy(), copy=True)
+
+
 def _plain_metainfo(meta: dict) -> dict:
     """The metainfo entries a data-only unpickler can read back (numbers, strings,
     tuples, numpy arrays); anything else is dropped (e.g. file handles)."""
@@ -67,7 +72,7 @@ def _plain_metainfo(meta: dict) -> dict:
                 isinstance(e, (int, float, str, bool)) for e in v):
             out[k] = tuple(v)
         elif isinstance(v, np.ndarray) and v.dtype.kind in 'biuf':
-            out[k] = v
+            out[k] = np.array(v, copy=True)
     return out
 
 
@@ -138,13 +143,14 @@ def build_feature_cache(cfg, checkpoint: str | None, cache_dir: str, split: str 
             feats[i] = x
             ds = data['data_samples'][0]
             gt = ds.get('gt_instances')
+            # copies: a numpy view of a packed tensor keeps its whole base buffer
+            # alive (measured: ~3 MB per train clip, 23 GB and the OOM killer
+            # after 4093 clips without them)
             index.append(dict(
                 key=f"{ds.metainfo.get('video_id')},{int(ds.metainfo.get('timestamp')):04d}",
-                proposals=ds.proposals.bboxes.cpu().numpy() if 'proposals' in ds else None,
-                gt_bboxes=gt.bboxes.cpu().numpy() if gt is not None and 'bboxes' in gt
-                else None,
-                gt_labels=gt.labels.cpu().numpy() if gt is not None and 'labels' in gt
-                else None,
+                proposals=_own(ds.proposals.bboxes) if 'proposals' in ds else None,
+                gt_bboxes=_own(gt.bboxes) if gt is not None and 'bboxes' in gt else None,
+                gt_labels=_own(gt.labels) if gt is not None and 'labels' in gt else None,
                 img_shape=tuple(ds.metainfo.get('img_shape', ())),
                 metainfo=_plain_metainfo(ds.metainfo)))
     if feats is not None:

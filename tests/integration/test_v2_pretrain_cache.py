@@ -250,3 +250,13 @@ def test_train_on_cache_updates_only_the_head_and_is_seeded(val_cache):
     assert any(not torch.equal(sa[k], sc[k]) for k in sa)
     assert a.cache_train_info['iters'] == 3
     assert np.isfinite(a.cache_train_info['final_loss'])
+
+
+def test_cache_rows_own_their_arrays():
+    """A view would keep its tensor's whole base buffer alive (the 23 GB leak)."""
+    from stadl_plugins.benchmark.feature_cache import _own, _plain_metainfo
+    base = torch.zeros(1000, 81)
+    got = _own(base[:3])
+    assert got.flags.owndata and got.base is None and got.shape == (3, 81)
+    meta = _plain_metainfo(dict(a=np.zeros((100, 4))[:1], b='x', f=open))
+    assert meta['a'].flags.owndata and 'f' not in meta
