@@ -186,7 +186,8 @@ def random_dets(proposals: dict, class_ids, seed: int, thr: float = 0.9) -> dict
 def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'cpu',
               time_budget: float | None = None, fresh: bool = False,
               data_root: str | None = None, progress: bool = True,
-              blocks: list | None = None, isolate: bool | None = None) -> dict:
+              blocks: list | None = None, isolate: bool | None = None,
+              blocks_only: bool = False) -> dict:
     if device == 'cpu':
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     from tqdm import tqdm
@@ -222,6 +223,8 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
               + ([('cache_train', 0)] if blocks else [])
               + [('head', (b, row, s)) for b, row in _unique_rows(blocks)
                  for s in p['seeds']])
+    if blocks_only:  # e.g. a second process beside one that trains the stock rows
+        stages = [st for st in stages if st[0] not in ('stock', 'random')]
     skipped, timings = [], {}
     class_ids = [c for c, _, _ in V2_CLASSES]
     names = {c: n for c, n, _ in V2_CLASSES}
@@ -551,6 +554,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='v2: stop starting stages after this (s, or 90m, 2h)')
     p.add_argument('--fresh', action='store_true', help='v2: ignore state.json')
     p.add_argument('--data-root', default=None, help='v2: where the data go')
+    p.add_argument('--blocks-only', action='store_true',
+                   help='v2: skip the stock and random stages (run the blocks beside '
+                   'another process that trains them; merge the state files after)')
     p.add_argument('--in-process', action='store_true',
                    help='v2: run every stage in this process (default: a fresh '
                    'process per heavy stage unless --tiny)')
@@ -562,7 +568,8 @@ def main_from_args(a, out: str) -> dict:
     summary = run_suite(out, tiny=a.tiny, scale=a.scale, device=a.device,
                         time_budget=parse_budget(a.time_budget), fresh=a.fresh,
                         data_root=a.data_root, blocks=a.blocks,
-                        isolate=False if a.in_process else None)
+                        isolate=False if a.in_process else None,
+                        blocks_only=a.blocks_only)
     print(json.dumps(summary['sanity'], indent=1))
     print(f"[benchmarks] v2 summary written to {osp.join(out, 'summary.json')}")
     return summary
