@@ -150,6 +150,12 @@ class SyntheticActorClipDataset(_ItemStartIndex, BaseActionDataset):
         self.filename_tmpl = filename_tmpl
         super().__init__(ann_file, pipeline, data_prefix=data_prefix, start_index=1,
                          **kwargs)
+        # class names for samplers that balance classes (mmdet's ClassAwareSampler)
+        self._metainfo['classes'] = tuple(self.movements)
+
+    def get_cat_ids(self, idx: int) -> list[int]:
+        """The movement index of item ``idx`` (what ``ClassAwareSampler`` reads)."""
+        return [int(self.get_data_info(idx)['label'])]
 
     def load_data_list(self) -> list[dict]:
         data = []

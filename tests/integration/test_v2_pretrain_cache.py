@@ -260,3 +260,24 @@ def test_cache_rows_own_their_arrays():
     assert got.flags.owndata and got.base is None and got.shape == (3, 81)
     meta = _plain_metainfo(dict(a=np.zeros((100, 4))[:1], b='x', f=open))
     assert meta['a'].flags.owndata and 'f' not in meta
+
+
+def test_actor_clips_can_be_class_balanced(tiny_v2):
+    """``get_cat_ids`` + ``classes`` let mmdet's ClassAwareSampler balance the
+    movements (the plain sampler sees ~85 % stand/walk)."""
+    import collections
+
+    from mmdet.datasets.samplers import ClassAwareSampler
+
+    from stadl_plugins.datasets.synthetic_recognition import SyntheticActorClipDataset
+    root, _ = tiny_v2
+    ds = SyntheticActorClipDataset(osp.join(root, 'annotations', 'movements_train.csv'),
+                                   pipeline=[], data_prefix=dict(img=osp.join(root, 'rawframes')))
+    assert ds.metainfo['classes'][:2] == ('stand', 'walk')
+    labels = [ds.get_data_info(i)['label'] for i in range(len(ds))]
+    assert [ds.get_cat_ids(i) for i in range(len(ds))] == [[lab] for lab in labels]
+    present = sorted(set(labels))
+    drawn = collections.Counter(labels[i] for i in ClassAwareSampler(ds, seed=0))
+    assert sorted(drawn) == present and len(present) >= 3, (drawn, collections.Counter(labels))
+    # every present class is drawn about equally often, whatever its frequency
+    assert max(drawn.values()) - min(drawn.values()) <= 2 * len(present)
