@@ -93,3 +93,21 @@ def capture_parser(script=None, module=None):
     if not got:
         raise AssertionError(f'{script or module} ran to the end without parsing arguments')
     return got[0]
+
+
+def det_sample(gt_flow=None, h=64, w=80):
+    """One ``ActionDataSample`` of a 64x80 keyframe with two GT boxes (stand, walk)
+    that are also the proposals; ``gt_flow`` is set as a field if given."""
+    import torch
+    from mmaction.structures import ActionDataSample
+    from mmengine.structures import InstanceData
+    s = ActionDataSample()
+    s.set_metainfo(dict(img_shape=(h, w), img_key='v,0901', video_id='v', timestamp=901))
+    boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
+    labels = torch.zeros(2, 81)
+    labels[0, 12] = labels[1, 14] = 1
+    s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
+    s.proposals = InstanceData(bboxes=boxes.clone())
+    if gt_flow is not None:
+        s.set_field(gt_flow, 'gt_flow')
+    return s

@@ -54,6 +54,19 @@ def stock_v2_cfg(root, meta, checkpoint, work_dir):
     return cfg
 
 
+def cache_v2_cfg(root, meta, checkpoint, work_dir):
+    """The stock v2 config whose val loader reads the *train* split (the tiny
+    data has one val video) with the val pipeline, as the feature cache reads it."""
+    cfg = stock_v2_cfg(root, meta, checkpoint, work_dir)
+    cfg.val_dataloader = dict(num_workers=0, dataset=cfg.train_dataloader.dataset.copy())
+    cfg.val_dataloader.dataset.pipeline = [
+        dict(type='SampleAVAFrames', clip_len=4, frame_interval=2, test_mode=True),
+        dict(type='RawFrameDecode'),
+        dict(type='FormatShape', input_format='NCTHW', collapse=True),
+        dict(type='PackActionInputs')]
+    return cfg
+
+
 def test_pretraining_writes_an_mmengine_checkpoint_once(pretrained, tiny_v2):
     from stadl_plugins.benchmark.pretrain import pretrain
     out, man = pretrained
@@ -96,13 +109,7 @@ def test_feature_cache_refuses_a_stale_manifest(pretrained, tiny_v2, tmp_path):
     )
     _, man = pretrained
     root, meta = tiny_v2
-    cfg = stock_v2_cfg(root, meta, man['checkpoint'], tmp_path / 'w')
-    cfg.val_dataloader = dict(num_workers=0, dataset=cfg.train_dataloader.dataset.copy())
-    cfg.val_dataloader.dataset.pipeline = [
-        dict(type='SampleAVAFrames', clip_len=4, frame_interval=2, test_mode=True),
-        dict(type='RawFrameDecode'),
-        dict(type='FormatShape', input_format='NCTHW', collapse=True),
-        dict(type='PackActionInputs')]
+    cfg = cache_v2_cfg(root, meta, man['checkpoint'], tmp_path / 'w')
     ckpt = man['checkpoint']
     cache_dir = str(tmp_path / 'cache')
     built = build_feature_cache(cfg, ckpt, cache_dir, split='train', limit=3,
@@ -144,18 +151,12 @@ def test_feature_cache_refuses_a_stale_manifest(pretrained, tiny_v2, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def val_cache(pretrained, tiny_v2, tmp_path_factory):
+def train_split_cache(pretrained, tiny_v2, tmp_path_factory):
     from stadl_plugins.benchmark.feature_cache import build_feature_cache, load_feature_cache
     _, man = pretrained
     root, meta = tiny_v2
-    work = tmp_path_factory.mktemp('cache_val')
-    cfg = stock_v2_cfg(root, meta, man['checkpoint'], work / 'w')
-    cfg.val_dataloader = dict(num_workers=0, dataset=cfg.train_dataloader.dataset.copy())
-    cfg.val_dataloader.dataset.pipeline = [
-        dict(type='SampleAVAFrames', clip_len=4, frame_interval=2, test_mode=True),
-        dict(type='RawFrameDecode'),
-        dict(type='FormatShape', input_format='NCTHW', collapse=True),
-        dict(type='PackActionInputs')]
+    work = tmp_path_factory.mktemp('cache_train')
+    cfg = cache_v2_cfg(root, meta, man['checkpoint'], work / 'w')
     cache_dir = str(work / 'cache')
     build_feature_cache(cfg, man['checkpoint'], cache_dir, split='train', limit=4,
                         progress=False)
@@ -187,12 +188,12 @@ def _dataset_items(cfg, n):
     return [ds[i] for i in range(n)]
 
 
-def test_cached_head_predicts_what_the_end_to_end_detector_predicts(val_cache, pretrained):
+def test_cached_head_predicts_what_the_end_to_end_detector_predicts(train_split_cache, pretrained):
     """The outside reference is mmdet/MMAction2's own end-to-end test_step."""
     from mmengine.dataset import pseudo_collate
 
     from stadl_plugins.benchmark.cached_heads import pack_detections, predict_on_cache
-    cfg, cache = val_cache
+    cfg, cache = train_split_cache
     _, man = pretrained
     cached, full = _full_model(cfg, man['checkpoint'], seed=0)
     full.eval()
@@ -210,11 +211,11 @@ def test_cached_head_predicts_what_the_end_to_end_detector_predicts(val_cache, p
             np.testing.assert_allclose(s, ms, atol=2e-3)
 
 
-def test_cached_head_loss_equals_the_end_to_end_loss(val_cache, pretrained):
+def test_cached_head_loss_equals_the_end_to_end_loss(train_split_cache, pretrained):
     from mmengine.dataset import pseudo_collate
 
     from stadl_plugins.benchmark.cached_heads import _batch, cache_data_samples
-    cfg, cache = val_cache
+    cfg, cache = train_split_cache
     _, man = pretrained
     cached, full = _full_model(cfg, man['checkpoint'], seed=1)
     cached.train()
@@ -238,9 +239,9 @@ def test_cached_head_loss_equals_the_end_to_end_loss(val_cache, pretrained):
             torch.testing.assert_close(got[k], ref[k], atol=2e-3, rtol=2e-3)
 
 
-def test_train_on_cache_updates_only_the_head_and_is_seeded(val_cache):
+def test_train_on_cache_updates_only_the_head_and_is_seeded(train_split_cache):
     from stadl_plugins.benchmark.cached_heads import CachedFeatures, train_on_cache
-    cfg, cache = val_cache
+    cfg, cache = train_split_cache
     a = train_on_cache(cfg, cache, iters=3, batch_size=2, seed=3, progress=False)
     b = train_on_cache(cfg, cache, iters=3, batch_size=2, seed=3, progress=False)
     c = train_on_cache(cfg, cache, iters=3, batch_size=2, seed=4, progress=False)

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 import torch
-from helpers import REPO
+from helpers import REPO, det_sample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -141,35 +141,22 @@ SLOWFAST = dict(type='mmaction.ResNet3dSlowFast', pretrained=None, resample_rate
 @pytest.mark.parametrize('temporal_pool', [True, False])
 def test_in_stock_fastrcnn_loss_and_predict(name, backbone, channels, clip_len,
                                             temporal_pool):
-    from mmaction.structures import ActionDataSample
     from mmdet.registry import MODELS
-    from mmengine.structures import InstanceData
     init_default_scope('mmaction')
     model = MODELS.build(_detector_cfg(backbone, channels, temporal_pool))
     model.init_weights()
     assert isinstance(model.roi_head.shared_head, ATRHead)
 
-    def sample():
-        s = ActionDataSample()
-        s.set_metainfo(dict(img_shape=(64, 80), img_key='v,0901', video_id='v',
-                            timestamp=901))
-        boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
-        labels = torch.zeros(2, 81)
-        labels[0, 12] = labels[1, 14] = 1
-        s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
-        s.proposals = InstanceData(bboxes=boxes.clone())
-        return s
-
     inputs = [torch.randint(0, 255, (3, clip_len, 64, 80), dtype=torch.uint8)
               for _ in range(2)]
-    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[sample(),
-                                                                     sample()]), True)
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[det_sample(),
+                                                                     det_sample()]), True)
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
     assert torch.isfinite(total)
     model.eval()
-    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[sample()]),
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[det_sample()]),
                                    False)
     with torch.no_grad():
         out = model(**data, mode='predict')

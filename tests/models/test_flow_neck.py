@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from helpers import REPO, tiny_runner_config
+from helpers import REPO, det_sample, tiny_runner_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -129,19 +129,6 @@ def test_clear_errors():
         PWCFlowNeck([16, 4], **SMALL)(torch.randn(1, 16, 4, 8, 8))
 
 
-def _sample(h=64, w=80):
-    from mmaction.structures import ActionDataSample
-    from mmengine.structures import InstanceData
-    s = ActionDataSample()
-    s.set_metainfo(dict(img_shape=(h, w), img_key='v,0901', video_id='v', timestamp=901))
-    boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
-    labels = torch.zeros(2, 81)
-    labels[0, 12] = labels[1, 14] = 1
-    s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
-    s.proposals = InstanceData(bboxes=boxes.clone())
-    return s
-
-
 @pytest.mark.parametrize('cfg_path,fusion,clip_len', [
     (SYN_CFG, 'concat', 4), (SYN_CFG, 'sum', 4), (SYN_CFG, 'average', 4),
     (SYN_CFG, 'stfp', 4), (SF_CFG, 'stfp', 16)])
@@ -157,7 +144,7 @@ def test_stock_fastrcnn_loss_and_predict(cfg_path, fusion, clip_len):
     torch.manual_seed(0)
     inputs = [torch.randint(0, 255, (3, clip_len, 64, 80), dtype=torch.uint8)
               for _ in range(2)]
-    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[_sample(), _sample()]),
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[det_sample(), det_sample()]),
                                    True)
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
@@ -166,7 +153,7 @@ def test_stock_fastrcnn_loss_and_predict(cfg_path, fusion, clip_len):
     est = model.neck.motion['0'].estimators[-1]
     assert est.predict_flow.weight.grad.abs().sum() > 0      # detection loss reaches motion
     model.eval()
-    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[_sample()]), False)
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[det_sample()]), False)
     with torch.no_grad():
         out = model(**data, mode='predict')
     assert out[0].pred_instances.scores.shape == (2, 81)

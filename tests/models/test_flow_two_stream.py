@@ -8,7 +8,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from helpers import REPO, tiny_runner_config
+from helpers import REPO, det_sample, tiny_runner_config
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
@@ -93,21 +93,6 @@ def _build_model(fusion='concat', out_scale=-1):
     return model
 
 
-def _sample(gt_flow=None, h=64, w=80):
-    from mmaction.structures import ActionDataSample
-    from mmengine.structures import InstanceData
-    s = ActionDataSample()
-    s.set_metainfo(dict(img_shape=(h, w), img_key='v,0901', video_id='v', timestamp=901))
-    boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
-    labels = torch.zeros(2, 81)
-    labels[0, 12] = labels[1, 14] = 1
-    s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
-    s.proposals = InstanceData(bboxes=boxes.clone())
-    if gt_flow is not None:
-        s.set_field(gt_flow, 'gt_flow')
-    return s
-
-
 @pytest.mark.parametrize('fusion,out_scale', [('concat', -1), ('sum', -1), ('average', -1),
                                               ('stfp', 0)])
 def test_loss_and_predict_shared_backbone_frozen_then_unfrozen(fusion, out_scale):
@@ -123,7 +108,7 @@ def test_loss_and_predict_shared_backbone_frozen_then_unfrozen(fusion, out_scale
     inputs = [torch.randint(0, 255, (3, 3, 64, 80), dtype=torch.uint8) for _ in range(2)]
     gts = [torch.randn(2, 2, 64, 80) for _ in range(2)]
     data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=[_sample(g) for g in gts]), True)
+        dict(inputs=inputs, data_samples=[det_sample(g) for g in gts]), True)
     losses = model(**data, mode='loss')
     assert 'flow_epe' in losses and 'loss_flow' not in losses          # frozen: no flow loss
     sum(v for k, v in losses.items() if 'loss' in k).backward()
@@ -133,7 +118,7 @@ def test_loss_and_predict_shared_backbone_frozen_then_unfrozen(fusion, out_scale
     bb.set_flow_trainable(True)
     model.zero_grad()
     data = model.data_preprocessor(                      # the RoI head consumed the proposals
-        dict(inputs=inputs, data_samples=[_sample(g) for g in gts]), True)
+        dict(inputs=inputs, data_samples=[det_sample(g) for g in gts]), True)
     losses = model(**data, mode='loss')
     assert torch.isfinite(losses['loss_flow'])
     sum(v for k, v in losses.items() if 'loss' in k).backward()
@@ -146,7 +131,7 @@ def test_loss_and_predict_shared_backbone_frozen_then_unfrozen(fusion, out_scale
         bb.flow_fuse[0].bias.add_(1.0)
         assert not torch.allclose(bb(x), base)
     model.eval()
-    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[_sample()]), False)
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[det_sample()]), False)
     with torch.no_grad():
         out = model(**data, mode='predict')
     assert out[0].pred_instances.scores.shape == (2, 81)
@@ -155,7 +140,7 @@ def test_loss_and_predict_shared_backbone_frozen_then_unfrozen(fusion, out_scale
 def test_flow_loss_checks_gt_shape():
     model = _build_model()
     inputs = [torch.randint(0, 255, (3, 3, 64, 80), dtype=torch.uint8)]
-    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[_sample(torch.zeros(1, 2, 64, 80))]),
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[det_sample(torch.zeros(1, 2, 64, 80))]),
                                    True)
     with pytest.raises(ValueError, match='gt_flow'):
         model(**data, mode='loss')
@@ -240,7 +225,7 @@ def _constructed_flow_state(bb, size, n=2):
                        for lvl in range(net.num_levels, net.output_level - 1, -1)}
     gt = torch.zeros(P, 2, size, size)
     gt[:, 0], gt[:, 1] = 3.0, 4.0
-    return [_sample(gt.clone(), size, size) for _ in range(n)]
+    return [det_sample(gt.clone(), size, size) for _ in range(n)]
 
 
 def test_every_two_stream_config_has_the_paper_flow_loss():

@@ -15,7 +15,7 @@ import re
 
 import pytest
 import torch
-from helpers import REPO
+from helpers import REPO, det_sample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -136,19 +136,6 @@ def shrink(cfg, backbone):
     return cfg
 
 
-def sample(h=64, w=80):
-    from mmaction.structures import ActionDataSample
-    from mmengine.structures import InstanceData
-    s = ActionDataSample()
-    s.set_metainfo(dict(img_shape=(h, w), img_key='v,0901', video_id='v', timestamp=901))
-    boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
-    labels = torch.zeros(2, 81)
-    labels[0, 12] = labels[1, 14] = 1
-    s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
-    s.proposals = InstanceData(bboxes=boxes.clone())
-    return s
-
-
 def build(path, backbone):
     from mmdet.registry import MODELS
     init_default_scope('mmaction')
@@ -204,7 +191,7 @@ def test_one_line_swap_builds_trains_and_starts_as_the_stock_model(plugin, backb
     torch.manual_seed(1)
     inputs = [torch.randint(0, 255, (3, clip_len, 64, 80), dtype=torch.uint8)
               for _ in range(2)]
-    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[sample(), sample()]),
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[det_sample(), det_sample()]),
                                    True)
     feat = model.backbone(data['inputs'])  # what the plugin gets: channels, T, stride 16
     feat = feat[0] if isinstance(feat, tuple) else feat
@@ -222,7 +209,7 @@ def test_one_line_swap_builds_trains_and_starts_as_the_stock_model(plugin, backb
     missing, unexpected = model.load_state_dict(stock.state_dict(), strict=False)[:2]
     assert not unexpected and all(k.split('.')[0] in ('neck', 'roi_head') for k in missing)
     model.eval(), stock.eval()
-    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[sample()]), False)
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[det_sample()]), False)
     with torch.no_grad():
         got = model(**copy.deepcopy(data), mode='predict')[0].pred_instances.scores
         ref = stock(**copy.deepcopy(data), mode='predict')[0].pred_instances.scores

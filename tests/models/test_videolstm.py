@@ -9,7 +9,7 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import REPO, tiny_runner_config
+from helpers import REPO, det_sample, tiny_runner_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -289,19 +289,6 @@ class FrameDifferenceFlow(torch.nn.Module):
         return torch.cat([u, torch.zeros_like(u)], 1)
 
 
-def _det_sample(h=64, w=80):
-    from mmaction.structures import ActionDataSample
-    from mmengine.structures import InstanceData
-    s = ActionDataSample()
-    s.set_metainfo(dict(img_shape=(h, w), img_key='v,0901', video_id='v', timestamp=901))
-    boxes = torch.tensor([[8., 8., 40., 60.], [40., 10., 70., 60.]])
-    labels = torch.zeros(2, 81)
-    labels[0, 12] = labels[1, 14] = 1
-    s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
-    s.proposals = InstanceData(bboxes=boxes.clone())
-    return s
-
-
 def _clip_flow_backbone(**kw):
     from stadl_plugins.models.backbones import ClipFlowBackbone
     init_default_scope('mmaction')
@@ -328,7 +315,7 @@ def test_flow_config_builds_and_trains():
     assert not any(p.requires_grad for p in bb.flow_net.parameters())      # frozen
     inputs = [torch.randint(0, 255, (3, 8, 64, 80), dtype=torch.uint8) for _ in range(2)]
     data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=[_det_sample(), _det_sample()]), True)
+        dict(inputs=inputs, data_samples=[det_sample(), det_sample()]), True)
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
@@ -490,7 +477,7 @@ def test_flow_motion_is_a_one_line_swap_that_starts_as_the_stock_model(backbone,
     inputs = [torch.randint(0, 255, (3, clip_len, 64, 80), dtype=torch.uint8)
               for _ in range(2)]
     data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=[_det_sample(), _det_sample()]), True)
+        dict(inputs=inputs, data_samples=[det_sample(), det_sample()]), True)
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
@@ -504,7 +491,7 @@ def test_flow_motion_is_a_one_line_swap_that_starts_as_the_stock_model(backbone,
     assert not unexpected
     assert all(k.startswith(('neck.', 'backbone.flow_net.')) for k in missing)
     model.eval(), stock.eval()
-    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[_det_sample()]), False)
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=[det_sample()]), False)
     with torch.no_grad():
         got = model(**copy.deepcopy(data), mode='predict')[0].pred_instances.scores
         ref = stock(**copy.deepcopy(data), mode='predict')[0].pred_instances.scores
