@@ -138,23 +138,16 @@ def predict(model, dataset, class_ids, device: str, batch: int = 1) -> dict:
     (AVARoIHead takes one sample per test batch)."""
     import torch
     from mmengine.dataset import pseudo_collate
+
+    from stadl_plugins.benchmark.cached_heads import pack_detections
     model.to(device).eval()
     dets = {}
     with torch.no_grad():
         for b0 in range(0, len(dataset), batch):
             items = [dataset[i] for i in range(b0, min(len(dataset), b0 + batch))]
             for ds in model.test_step(pseudo_collate(items)):
-                key = f"{ds.video_id},{int(ds.timestamp):04d}"
-                pred = ds.pred_instances
-                boxes = pred.bboxes.cpu().numpy().astype(np.float64)
-                scores = pred.scores.cpu().numpy()
-                if boxes.size and boxes.max() > 1.5:  # pixels -> normalised
-                    h, w = ds.img_shape[:2]
-                    boxes = boxes / [w, h, w, h]
-                n = len(boxes)
-                dets[key] = (np.repeat(boxes, len(class_ids), 0),
-                             np.tile(np.asarray(class_ids), n),
-                             scores[:, class_ids].reshape(-1))
+                key, d = pack_detections(ds, class_ids)
+                dets[key] = d
     return dets
 
 
@@ -244,7 +237,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             if state.done(name, params) and dataset_ready_v2(root_of[arg], cfg):
                 continue
             meta = call(generate_synthetic_v2, root_of[arg], cfg, progress=progress,
-                                         workers=None if not tiny else 1)
+                        workers=None if not tiny else 1)
             state.record(name, params, dict(seconds_taken=meta['seconds_taken'],
                                             counts=meta['counts']), time.time() - ts)
         elif kind == 'pretrain':
@@ -255,25 +248,25 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                     state.result(name)['checkpoint']):
                 continue
             man = call(pretrain, root_of[0], osp.join(work, 'pretrain'),
-                           max_iters=p['pretrain_iters'], batch_size=p['pretrain_batch'],
-                           num_workers=p['workers'])
+                       max_iters=p['pretrain_iters'], batch_size=p['pretrain_batch'],
+                       num_workers=p['workers'])
             state.record(name, params, dict(checkpoint=man['checkpoint'],
                                             sha256=man['checkpoint_sha256'],
                                             cached=man['cached']), time.time() - ts)
-        elif kind == 'cache':
+        elif kind in ('cache', 'cache_train'):
             from stadl_plugins.benchmark.feature_cache import build_feature_cache
+            split = 'val' if kind == 'cache' else 'train'
             ckpt = state.result('pretrain[0]')['checkpoint']
             params = dict(sha=state.result('pretrain[0]')['sha256'],
                           limit=p['cache_limit'])
-            cache_dir = osp.join(work, 'cache', 'val')
+            cache_dir = osp.join(work, 'cache', split)
             if state.done(name, params) and osp.isfile(
                     osp.join(cache_dir, 'manifest.json')):
                 continue
-            meta = _meta(root_of[0])
-            cfg = stock_config(root_of[0], meta, ckpt, osp.join(work, 'cache_cfg'), p, 0)
-            man = call(build_feature_cache, cfg, ckpt, cache_dir, 'val',
-                                      limit=p['cache_limit'], device=device,
-                                      progress=progress)
+            cfg = stock_config(root_of[0], _meta(root_of[0]), ckpt,
+                               osp.join(work, 'cache_cfg'), p, 0)
+            man = call(build_feature_cache, cfg, ckpt, cache_dir, split,
+                       limit=p['cache_limit'], device=device, progress=progress)
             state.record(name, params, dict(num_clips=man['num_clips'],
                                             dir=cache_dir), time.time() - ts)
         elif kind == 'stock':
@@ -284,25 +277,9 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             path = osp.join(work, f'stock_d{d}_s{s}', 'val_dets.pkl')
             if state.done(name, params) and osp.isfile(path):
                 continue
-            call(_train_and_predict, root_of[d], ckpt, osp.dirname(path), p, s, class_ids,
-                               device, path)
+            call(_train_and_predict, root_of[d], ckpt, osp.dirname(path), p, s,
+                 class_ids, device, path)
             state.record(name, params, dict(dets=path), time.time() - ts)
-        elif kind == 'cache_train':
-            from stadl_plugins.benchmark.feature_cache import build_feature_cache
-            ckpt = state.result('pretrain[0]')['checkpoint']
-            params = dict(sha=state.result('pretrain[0]')['sha256'],
-                          limit=p['cache_limit'])
-            cache_dir = osp.join(work, 'cache', 'train')
-            if state.done(name, params) and osp.isfile(
-                    osp.join(cache_dir, 'manifest.json')):
-                continue
-            cfg = stock_config(root_of[0], _meta(root_of[0]), ckpt,
-                               osp.join(work, 'cache_cfg'), p, 0)
-            man = call(build_feature_cache, cfg, ckpt, cache_dir, 'train',
-                                      limit=p['cache_limit'], device=device,
-                                      progress=progress)
-            state.record(name, params, dict(num_clips=man['num_clips'],
-                                            dir=cache_dir), time.time() - ts)
         elif kind == 'head':
             b, row, s = arg
             ckpt = state.result('pretrain[0]')['checkpoint']
@@ -314,7 +291,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             if state.done(name, params) and osp.isfile(path):
                 continue
             info = call(_train_head_and_predict, root_of[0], ckpt, work, p, s, class_ids,
-                                           overrides, path, progress)
+                        overrides, path, progress)
             state.record(name, params, dict(dets=path, **info), time.time() - ts)
         elif kind == 'random':
             params = dict(seed=arg)
@@ -457,9 +434,9 @@ def _canonical_row(blocks: list, block: str, row: str) -> tuple[str, str]:
 
 
 def _unique_rows(blocks: list) -> list:
+    from v2_blocks import BLOCKS
     out = []
     for b in blocks:
-        from v2_blocks import BLOCKS
         for r in BLOCKS[b]['rows']:
             if _canonical_row(blocks, b, r) == (b, r):
                 out.append((b, r))
