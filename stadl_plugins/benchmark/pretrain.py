@@ -55,14 +55,47 @@ def pretrain_config(config: str, data_root: str, work_dir: str, seed: int = 0,
     return cfg
 
 
+def train_ann_file(cfg) -> str:
+    return cfg.train_dataloader.dataset.ann_file
+
+
+def ensure_movement_frames(cfg, data_root: str) -> None:
+    """Backfill ``movement_frames_{train,val}.csv`` into a v2 dataset generated
+    before the generator wrote them (no re-rendering; same bytes)."""
+    ann = train_ann_file(cfg)
+    if osp.basename(ann).startswith('movement_frames_') and not osp.isfile(ann):
+        from ..datasets.synthetic.generator_v2 import write_movement_frames
+        write_movement_frames(data_root, progress=False)
+
+
 def expected_manifest(cfg, data_root: str) -> dict:
     d = cfg.to_dict()
     d.pop('work_dir', None)
     ann = osp.join(data_root, 'annotations')
     return dict(kind='pretrain', config=digest(d),
                 data=digest([sha256_file(osp.join(ann, 'meta.json')),
-                             sha256_file(osp.join(ann, 'movements_train.csv'))]),
+                             sha256_file(train_ann_file(cfg))]),
                 seed=cfg.randomness['seed'])
+
+
+def heldout_accuracy(dump_file: str, classes) -> dict:
+    """Top-1, per-class and mean per-class accuracy of the pretraining task on the
+    held-out (val) clips, from mmengine's ``DumpResults`` file. The top-1 alone
+    hides a model that predicts the majority movement everywhere (``stand`` is
+    ~half the rows); the per-class numbers do not."""
+    import numpy as np
+    from mmengine.fileio import load
+    res = load(dump_file)
+    gt = np.array([int(r['gt_label']) for r in res])
+    pred = np.array([int(np.argmax(np.asarray(r['pred_score']))) for r in res])
+    per = []  # a list, in class order (manifests are written with sorted keys)
+    for k, name in enumerate(classes):
+        n = int((gt == k).sum())
+        per.append(dict(name=name, n=n,
+                        acc=float((pred[gt == k] == k).mean()) if n else None))
+    accs = [v['acc'] for v in per if v['acc'] is not None]
+    return dict(num_clips=int(len(gt)), top1=float((pred == gt).mean()),
+                mean_class_acc=float(np.mean(accs)), classes=per)
 
 
 def pretrain(data_root: str, out_dir: str, config: str = DEFAULT_CONFIG, seed: int = 0,
@@ -73,6 +106,7 @@ def pretrain(data_root: str, out_dir: str, config: str = DEFAULT_CONFIG, seed: i
     os.makedirs(out_dir, exist_ok=True)
     cfg = pretrain_config(config, data_root, osp.join(out_dir, 'run'), seed, max_iters,
                           batch_size, num_workers)
+    ensure_movement_frames(cfg, data_root)
     expected = expected_manifest(cfg, data_root)
     man_path = osp.join(out_dir, 'manifest.json')
     ckpt = osp.join(out_dir, CHECKPOINT_NAME)
@@ -84,14 +118,23 @@ def pretrain(data_root: str, out_dir: str, config: str = DEFAULT_CONFIG, seed: i
         except StaleCacheError:
             pass  # inputs changed: train again
     from mmengine.runner import Runner
+    dump = osp.join(cfg.work_dir, 'heldout_predictions.pkl')
+    if cfg.get('test_dataloader') is not None:
+        evals = cfg.test_evaluator
+        evals = list(evals) if isinstance(evals, (list, tuple)) else [evals]
+        cfg.test_evaluator = evals + [dict(type='DumpResults', out_file_path=dump)]
     runner = Runner.from_cfg(cfg)
     runner.train()
     last = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     if not osp.isfile(last):
         raise FileNotFoundError(f'pretraining finished without {last}')
     shutil.copyfile(last, ckpt)
+    heldout = None
+    if cfg.get('test_dataloader') is not None:
+        runner.test()
+        heldout = heldout_accuracy(dump, runner.test_dataloader.dataset.metainfo['classes'])
     man = dict(expected, checkpoint_sha256=sha256_file(ckpt),
-               max_iters=cfg.train_cfg.max_iters)
+               max_iters=cfg.train_cfg.max_iters, heldout=heldout)
     write_manifest(man_path, man)
     return dict(man, checkpoint=ckpt, cached=False)
 

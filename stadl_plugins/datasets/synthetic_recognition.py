@@ -126,28 +126,39 @@ class SyntheticClipRecognitionDataset(_ItemStartIndex, BaseActionDataset):
 
 @DATASETS.register_module()
 class SyntheticActorClipDataset(_ItemStartIndex, BaseActionDataset):
-    """Actor-centred clips for pretraining (benchmark v2): one item per
-    (keyframe, person) row of ``annotations/movements_<split>.csv``, labelled
-    with that person's movement at the keyframe (index in ``movements``, default
+    """Actor-centred clips for pretraining (benchmark v2): one item per row of
+    ``annotations/movements_<split>.csv`` (one per keyframe and person) or of
+    ``annotations/movement_frames_<split>.csv`` (every frame and person,
+    twenty times as many clips), labelled with that person's movement at the row's frame
+    (index in ``movements``, default
     :data:`~stadl_plugins.datasets.synthetic.MOVEMENTS`). A clip spans
-    ``clip_len * frame_interval`` frames centred on the keyframe; the box goes in
+    ``clip_len * frame_interval`` frames centred on that frame; the box goes in
     ``results['actor_box']`` for :class:`ActorCentredCrop`.
 
     Args:
-        ann_file: ``movements_train.csv`` (pretraining uses the train split only).
+        ann_file: ``movements_train.csv`` or ``movement_frames_train.csv``
+            (pretraining uses the train split only); the format is told by the
+            number of columns (8: keyframe ``timestamp``; 10: 0-based ``frame``
+            and the run of the same movement before / after it).
         fps, timestamp_start: the benchmark's (keyframe ``ts`` is frame
             ``fps * (ts - timestamp_start)``, 0-based).
+        pure: keep only clips in which the person does one movement throughout
+            (needs the 10-column file). Without it a clip that starts in one
+            movement and ends in another carries the centre frame's label.
     """
 
     def __init__(self, ann_file: str, pipeline, data_prefix: dict = dict(img=''),
                  clip_len: int = 8, frame_interval: int = 1, fps: int = 10,
-                 timestamp_start: int = 900, movements=None,
+                 timestamp_start: int = 900, movements=None, pure: bool = False,
                  filename_tmpl: str = 'img_{:05}.jpg', **kwargs):
         from .synthetic.v2 import MOVEMENTS
         self.movements = list(movements or MOVEMENTS)
         self.span = clip_len * frame_interval
         self.fps, self.timestamp_start = fps, timestamp_start
+        self.pure = bool(pure)
         self.filename_tmpl = filename_tmpl
+        #: rows left out by ``pure`` (counted, reported by :meth:`load_data_list`)
+        self.num_impure = 0
         super().__init__(ann_file, pipeline, data_prefix=data_prefix, start_index=1,
                          **kwargs)
         # class names for samplers that balance classes (mmdet's ClassAwareSampler)
@@ -159,13 +170,40 @@ class SyntheticActorClipDataset(_ItemStartIndex, BaseActionDataset):
 
     def load_data_list(self) -> list[dict]:
         data = []
+        need_before = self.span // 2               # frames before the centre
+        need_after = self.span - self.span // 2 - 1
+        self.num_impure = 0
         with open(self.ann_file) as f:
             for i, row in enumerate(csv.reader(f)):
                 if not row:
                     continue
-                vid, ts = row[0], int(row[1])
+                if len(row) not in (8, 10):
+                    raise ValueError(
+                        f'{self.ann_file}:{i + 1}: expected 8 columns (video_id,'
+                        'timestamp,x1,y1,x2,y2,movement,person_id) or 10 (video_id,'
+                        'frame,...,person_id,same_before,same_after), got '
+                        f'{len(row)}')
+                if self.pure and len(row) != 10:
+                    raise ValueError(
+                        f'{self.ann_file}:{i + 1}: pure=True needs the run lengths '
+                        'of movement_frames_<split>.csv (10 columns); write them for '
+                        'an existing dataset with stadl_plugins.datasets.synthetic.'
+                        'generator_v2.write_movement_frames(data_root)')
+                if row[6] not in self.movements:
+                    raise ValueError(f'{self.ann_file}:{i + 1}: movement {row[6]!r} '
+                                     f'not in {self.movements}')
+                vid = row[0]
+                if len(row) == 8:
+                    ts = int(row[1])
+                    key = self.fps * (ts - self.timestamp_start)
+                else:
+                    key = int(row[1])
+                    ts = self.timestamp_start + key / self.fps
+                    if self.pure and (int(row[8]) < need_before
+                                      or int(row[9]) < need_after):
+                        self.num_impure += 1
+                        continue
                 box = [float(v) for v in row[2:6]]
-                key = self.fps * (ts - self.timestamp_start)
                 first = key - self.span // 2
                 data.append(dict(frame_dir=osp.join(self.data_prefix['img'], vid),
                                  item_start_index=1 + first, total_frames=self.span,
@@ -173,6 +211,11 @@ class SyntheticActorClipDataset(_ItemStartIndex, BaseActionDataset):
                                  actor_box=box, video_id=vid, timestamp=ts,
                                  person_id=int(row[7]), crop_seed=i,
                                  filename_tmpl=self.filename_tmpl))
+        if self.pure:
+            from mmengine.logging import print_log
+            print_log(f'{self.ann_file}: {len(data)} single-movement clips kept, '
+                      f'{self.num_impure} that change movement left out (pure=True)',
+                      logger='current')
         return data
 
 

@@ -267,3 +267,83 @@ def test_recognition_dataset_reads_clips(tiny_v2):
     item = ds.get_data_info(0)
     assert item['start_index'] >= 1 and item['label'] in range(len(SHORT_ACTIONS))
     assert item['total_frames'] == 30
+
+
+def test_movement_frames_match_the_scene_and_the_backfill(tiny_v2, tmp_path):
+    """``movement_frames_<split>.csv``: every frame of the keyframe range, boxes and
+    movements as the scene has them, the runs of the same movement counted from the
+    tracks; :func:`write_movement_frames` (for datasets generated before the file
+    existed) writes the same bytes without rendering."""
+    import shutil
+
+    from stadl_plugins.datasets.synthetic.generator_v2 import (
+        MOVEMENT_RUN_CAP,
+        video_seed_v2,
+        write_movement_frames,
+    )
+    root, meta = tiny_v2
+    cfg = SyntheticV2Config.from_dict(meta['config'])
+    ann = osp.join(root, 'annotations')
+    rows = _read(osp.join(ann, 'movement_frames_train.csv'))
+    W, H, fps = cfg.video.width, cfg.video.height, cfg.video.fps
+    for i in range(cfg.num_train):
+        vid = f'syn2_train_{i:03d}'
+        video = SyntheticVideoV2(cfg.video, video_seed_v2(cfg, i))
+        mine = [r for r in rows if r[0] == vid]
+        lo = fps * cfg.video.keyframe_margin
+        frames = sorted({int(r[1]) for r in mine})
+        assert frames[0] == lo and frames[-1] == video.num_frames - lo - 1
+        assert len(mine) == sum(len(video.annotations(t)) for t in frames)
+        for r in mine[::7]:
+            t, pid = int(r[1]), int(r[7])
+            a = next(a for a in video.annotations(t) if a.person_id == pid)
+            assert np.allclose(np.array(r[2:6], float) * [W, H, W, H], a.box, atol=0.1)
+            mv = video.tracks[pid].movements
+            assert r[6] == mv[t]
+            before, after = int(r[8]), int(r[9])
+            assert set(mv[t - before:t + after + 1]) == {mv[t]}
+            if before < MOVEMENT_RUN_CAP:
+                assert t - before == 0 or mv[t - before - 1] != mv[t]
+            if after < MOVEMENT_RUN_CAP:
+                assert t + after == video.num_frames - 1 or mv[t + after + 1] != mv[t]
+    copy = str(tmp_path / 'copy')
+    shutil.copytree(root, copy)
+    for split in ('train', 'val'):
+        os_path = osp.join(copy, 'annotations', f'movement_frames_{split}.csv')
+        with open(os_path, 'w'):
+            pass
+    counts = write_movement_frames(copy, progress=False)
+    for split in ('train', 'val'):
+        name = f'annotations/movement_frames_{split}.csv'
+        with open(osp.join(root, name), 'rb') as a, open(osp.join(copy, name), 'rb') as b:
+            assert a.read() == b.read()
+        assert counts[split] == len(_read(osp.join(root, name)))
+
+
+def test_actor_clips_pure_keeps_single_movement_clips(tiny_v2, tmp_path):
+    from stadl_plugins.datasets.synthetic_recognition import SyntheticActorClipDataset
+    root, _ = tiny_v2
+    ann = osp.join(root, 'annotations')
+    prefix = dict(img=osp.join(root, 'rawframes'))
+    path = osp.join(ann, 'movement_frames_train.csv')
+    rows = _read(path)
+    every = SyntheticActorClipDataset(path, pipeline=[], data_prefix=prefix)
+    pure = SyntheticActorClipDataset(path, pipeline=[], data_prefix=prefix, pure=True,
+                                     clip_len=8, frame_interval=1)
+    assert len(every) == len(rows)
+    assert len(pure) + pure.num_impure == len(rows) and 0 < len(pure) < len(rows)
+    kept = {(r[0], int(r[1]), int(r[7])) for r in rows
+            if int(r[8]) >= 4 and int(r[9]) >= 3}
+    got = {(d['video_id'], d['item_start_index'] - 1 + 4, d['person_id'])
+           for d in (pure.get_data_info(i) for i in range(len(pure)))}
+    assert got == kept
+    # a clip of 8 frames centred on frame t starts at t - 4 (0-based)
+    d = every.get_data_info(0)
+    assert d['start_index'] == int(rows[0][1]) - 4 + 1 and d['total_frames'] == 8
+    with pytest.raises(ValueError, match='pure=True needs'):
+        SyntheticActorClipDataset(osp.join(ann, 'movements_train.csv'), pipeline=[],
+                                  data_prefix=prefix, pure=True)
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('syn2_train_000,20,0.1,0.1,0.2,0.2,stand\n')
+    with pytest.raises(ValueError, match=r'bad.csv:1: expected 8 columns'):
+        SyntheticActorClipDataset(str(bad), pipeline=[], data_prefix=prefix)

@@ -42,6 +42,13 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     from stadl_plugins.datasets.synthetic import V2_CLASSES
     assert set(san['stock_class_ap']) == {n for _, n, _ in V2_CLASSES}
     assert san['stock_seeds'] == 3
+    # the pretraining task's own held-out check, per movement (the gate that a
+    # top-1 at the majority share hides)
+    from stadl_plugins.datasets.synthetic import MOVEMENTS
+    held = san['pretrain_heldout']
+    assert [c['name'] for c in held['classes']] == list(MOVEMENTS) and held['num_clips'] > 0
+    assert 0 <= held['mean_class_acc'] <= 1
+    assert 'mean per-class accuracy' in (out / 'v2' / 'report.md').read_text()
     for block in s['blocks'].values():
         assert 'rows' in block and block['claims']
         for c in block['claims']:

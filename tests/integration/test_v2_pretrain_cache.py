@@ -75,6 +75,35 @@ def test_pretraining_writes_an_mmengine_checkpoint_once(pretrained, tiny_v2):
     assert 'meta' in ck and any(k.startswith('backbone.') for k in ck['state_dict'])
     again = pretrain(tiny_v2[0], out, max_iters=2, batch_size=2, num_workers=0)
     assert again['cached'] and again['checkpoint_sha256'] == man['checkpoint_sha256']
+    # the held-out report covers every val keyframe clip, per movement
+    import collections
+    import csv
+
+    from stadl_plugins.datasets.synthetic import MOVEMENTS
+    with open(osp.join(tiny_v2[0], 'annotations', 'movements_val.csv')) as f:
+        counts = collections.Counter(r[6] for r in csv.reader(f))
+    h = man['heldout']
+    assert h['num_clips'] == sum(counts.values())
+    assert [c['name'] for c in h['classes']] == list(MOVEMENTS)
+    assert {c['name']: c['n'] for c in h['classes'] if c['n']} == dict(counts)
+    assert again['heldout'] == h
+
+
+def test_heldout_accuracy_reports_each_class(tmp_path):
+    import pickle
+
+    from stadl_plugins.benchmark.pretrain import heldout_accuracy
+    gt = [0, 0, 1, 1, 1, 2]
+    pred = [0, 1, 1, 1, 1, 1]  # class 2 never right, class 0 half the time
+    res = [dict(gt_label=torch.tensor([g]), pred_score=torch.eye(3)[p])
+           for g, p in zip(gt, pred)]
+    path = tmp_path / 'dump.pkl'
+    path.write_bytes(pickle.dumps(res))
+    h = heldout_accuracy(str(path), ('a', 'b', 'c', 'd'))
+    assert h['num_clips'] == 6 and h['top1'] == pytest.approx(4 / 6)
+    assert h['classes'] == [dict(name='a', n=2, acc=0.5), dict(name='b', n=3, acc=1.0),
+                            dict(name='c', n=1, acc=0.0), dict(name='d', n=0, acc=None)]
+    assert h['mean_class_acc'] == pytest.approx(0.5)
 
 
 def test_v2_config_loads_the_backbone_with_init_cfg(pretrained, tiny_v2, tmp_path):

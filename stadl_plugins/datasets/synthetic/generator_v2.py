@@ -8,6 +8,15 @@ Files are those of v1 (``docs/synthetic_benchmark.md``) plus::
     annotations/recognition_{train,val}.csv  video_id,start_frame,num_frames,label
                                              (0-based first frame; clips around each
                                              short action of the active actor)
+    annotations/movement_frames_{train,val}.csv
+                                             video_id,frame,x1,y1,x2,y2,movement,
+                                             person_id,same_before,same_after
+                                             (every ``MOVEMENT_FRAME_STRIDE``-th frame
+                                             of the keyframe range, 0-based frame; how
+                                             many frames before / after it the person
+                                             keeps the same movement, capped at
+                                             ``MOVEMENT_RUN_CAP``: pretraining picks
+                                             clips of one movement from these)
 
 Videos have different lengths (``min_seconds``-``max_seconds``); keyframes sit at
 ``timestamp_start + s`` for ``s = keyframe_margin .. seconds - keyframe_margin - 1``,
@@ -40,6 +49,9 @@ from .v2 import MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS, V2_CLASSES, SyntheticVid
 from .video import make_proposals
 
 FORMAT_VERSION_V2 = 'v2.1'
+#: movement_frames rows: every frame; runs of the same movement capped at 20
+MOVEMENT_FRAME_STRIDE = 1
+MOVEMENT_RUN_CAP = 20
 
 
 @dataclass
@@ -79,6 +91,67 @@ def video_seed_v2(cfg: SyntheticV2Config, index: int) -> int:
     return int(ss.generate_state(1)[0])
 
 
+def movement_frames(video: SyntheticVideoV2, vid: str,
+                    stride: int = MOVEMENT_FRAME_STRIDE,
+                    cap: int = MOVEMENT_RUN_CAP) -> list[tuple]:
+    """Rows of ``movement_frames_<split>.csv`` for one video: every ``stride``-th
+    frame of the keyframe range (clips of up to ``2 * keyframe_margin`` s fit),
+    each visible person with its normalised box, movement and the number of
+    frames (<= ``cap``) before / after during which the movement stays the same."""
+    vc = video.cfg
+    T = video.num_frames
+    scale = np.array([vc.width, vc.height, vc.width, vc.height], np.float64)
+    lo, hi = vc.fps * vc.keyframe_margin, T - vc.fps * vc.keyframe_margin
+    rows = []
+    for t in range(lo, hi, stride):
+        for a in video.annotations(t):
+            mv = video.tracks[a.person_id].movements
+            before = 0
+            while before < cap and t - before - 1 >= 0 and mv[t - before - 1] == mv[t]:
+                before += 1
+            after = 0
+            while after < cap and t + after + 1 < T and mv[t + after + 1] == mv[t]:
+                after += 1
+            rows.append((vid, t, tuple(float(v) for v in a.box / scale), mv[t],
+                         a.person_id, before, after))
+    return rows
+
+
+def _write_movement_frames(path: str, rows) -> None:
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f)
+        for vid, t, box, mv, pid, before, after in rows:
+            w.writerow([vid, t, *(f'{v:.3f}' for v in box), mv, pid, before, after])
+
+
+def write_movement_frames(out_dir: str, progress: bool = True) -> dict[str, int]:
+    """Write ``movement_frames_{train,val}.csv`` into an existing v2 dataset
+    without re-rendering it (the layout is a pure function of the config and seed
+    in ``meta.json``). The generator writes them itself; this backfills datasets
+    generated before the file existed. Returns the row count per split."""
+    ann_dir = os.path.join(out_dir, 'annotations')
+    with open(os.path.join(ann_dir, 'meta.json')) as f:
+        meta = json.load(f)
+    cfg = SyntheticV2Config.from_dict(meta['config'])
+    train, val = video_ids_v2(cfg)
+    counts = {}
+    for split, vids, offset in (('train', train, 0), ('val', val, len(train))):
+        rows = []
+        it = range(len(vids))
+        if progress:
+            from mmengine.utils import ProgressBar
+            bar = ProgressBar(len(vids))
+        for i in it:
+            video = SyntheticVideoV2(cfg.video, video_seed_v2(cfg, offset + i))
+            rows += movement_frames(video, vids[i])
+            if progress:
+                bar.update()
+        _write_movement_frames(os.path.join(ann_dir, f'movement_frames_{split}.csv'),
+                               rows)
+        counts[split] = len(rows)
+    return counts
+
+
 def _make_one(args) -> dict:
     cfg, index, vid, out_dir = args
     vc = cfg.video
@@ -110,7 +183,8 @@ def _make_one(args) -> dict:
     tubes = action_tubes(per_frame, len(video.tracks),
                          [name for _, name, _ in V2_CLASSES])
     clips = video.recognition_clips(cfg.recognition_clip_seconds)
-    return dict(vid=vid, rows=rows, moves=moves, excluded=excluded,
+    return dict(vid=vid, rows=rows, moves=moves, frame_moves=movement_frames(video, vid),
+                excluded=excluded,
                 proposals=proposals, tubes=tubes, nframes=T, seconds=video.seconds,
                 resolution=(vc.height, vc.width), num_actors=len(video.tracks),
                 clips=clips)
@@ -163,6 +237,8 @@ def generate_synthetic_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
         write_proposals(os.path.join(ann_dir, f'proposals_{split}.pkl'), props)
         _write_moves(os.path.join(ann_dir, f'movements_{split}.csv'),
                      [m for r in res for m in r['moves']])
+        _write_movement_frames(os.path.join(ann_dir, f'movement_frames_{split}.csv'),
+                               [m for r in res for m in r['frame_moves']])
         clips = [(r['vid'], *c) for r in res for c in r['clips']]
         _write_clips(os.path.join(ann_dir, f'recognition_{split}.csv'), clips)
         counts[split] = dict(
