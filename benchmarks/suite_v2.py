@@ -64,7 +64,7 @@ def plan(tiny: bool, scale: float) -> dict:
                     workers=0, head_iters=2, head_batch=2)
     s = max(scale, 1e-6)
     return dict(num_train=240, num_val=120, min_seconds=30, max_seconds=60,
-                pretrain_iters=int(3000 * s), pretrain_batch=16,
+                pretrain_iters=int(24000 * s), pretrain_batch=32,
                 stock_iters=int(2000 * s), stock_batch=8, seeds=[0, 1, 2],
                 data_seeds=[0, 1, 2], n_boot=1000, cache_limit=None, workers=2,
                 head_iters=int(4000 * s), head_batch=8)
@@ -323,6 +323,12 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     stock_d = runs('stock', [(d, f'stock[({d}, 0)]') for d in p['data_seeds']])
     random0 = [r for _, r in runs('random', [(0, f'random[{d}]') for d in [0]])]
     sanity, out_blocks, block_names = {}, {}, blocks
+    pre_man = osp.join(work, 'pretrain', 'manifest.json')
+    if osp.isfile(pre_man):
+        with open(pre_man) as f:
+            heldout = json.load(f).get('heldout')
+        if heldout:  # the pretraining task on the val videos, per movement
+            sanity['pretrain_heldout'] = heldout
     if stock0:
         aps = [point_aps(r, names) for r in stock0]
         class_ap = {n: float(np.nanmean([a[n] for a in aps])) for n in names.values()}
@@ -498,6 +504,15 @@ def report_md(summary: dict) -> str:
                 f"(random {s.get('random_frame_map', float('nan')):.3f}); "
                 f"std over data seeds {s.get('val_map_std_over_data_seeds', float('nan')):.4f}; "
                 f"bars {s.get('bars')}", '']
+    if s.get('pretrain_heldout'):
+        h = s['pretrain_heldout']
+        out += [f"pretraining, held-out val movements ({h['num_clips']} clips): top-1 "
+                f"{h['top1']:.3f}, mean per-class accuracy {h['mean_class_acc']:.3f}", '',
+                '| movement | clips | accuracy |', '|---|---|---|']
+        for v in h['classes']:
+            acc = '-' if v['acc'] is None else f"{v['acc']:.3f}"
+            out.append(f"| {v['name']} | {v['n']} | {acc} |")
+        out.append('')
     for name, b in summary['blocks'].items():
         out += [f'### {name}', '']
         if b.get('paper'):
