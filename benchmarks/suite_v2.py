@@ -265,8 +265,11 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 continue
             cfg = stock_config(root_of[0], _meta(root_of[0]), ckpt,
                                osp.join(work, 'cache_cfg'), p, 0)
+            # the suite owns cache_dir and its inputs changed (a new pretraining
+            # checkpoint): rebuild rather than refuse the stale cache
             man = call(build_feature_cache, cfg, ckpt, cache_dir, split,
-                       limit=p['cache_limit'], device=device, progress=progress)
+                       limit=p['cache_limit'], device=device, progress=progress,
+                       rebuild=True)
             state.record(name, params, dict(num_clips=man['num_clips'],
                                             dir=cache_dir), time.time() - ts)
         elif kind == 'stock':
