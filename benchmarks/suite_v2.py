@@ -21,7 +21,7 @@ parameters it was done with; a stage whose parameters changed runs again):
 GPU); ``--time-budget`` (seconds, or ``90m`` / ``2h``) stops before a stage that
 would start after the budget and writes the summary of what ran. Measured on
 the 2-core CPU at ``--scale 0.25`` (docs/synthetic_benchmark.md): pretraining
-6000 iterations took 35 min, one stock run ~6.5 min; scale 1 (24000
+6000 iterations took 35 min, one stock run 271-287 s; scale 1 (24000
 pretraining iterations) does not fit the 2 h CPU target -- it is meant for a GPU.
 """
 from __future__ import annotations

@@ -119,7 +119,8 @@ def pretrain(data_root: str, out_dir: str, config: str = DEFAULT_CONFIG, seed: i
             pass  # inputs changed: train again
     from mmengine.runner import Runner
     dump = osp.join(cfg.work_dir, 'heldout_predictions.pkl')
-    if cfg.get('test_dataloader') is not None:
+    has_test = cfg.get('test_dataloader') is not None
+    if has_test:
         evals = cfg.test_evaluator
         evals = list(evals) if isinstance(evals, (list, tuple)) else [evals]
         cfg.test_evaluator = evals + [dict(type='DumpResults', out_file_path=dump)]
@@ -130,7 +131,7 @@ def pretrain(data_root: str, out_dir: str, config: str = DEFAULT_CONFIG, seed: i
         raise FileNotFoundError(f'pretraining finished without {last}')
     shutil.copyfile(last, ckpt)
     heldout = None
-    if cfg.get('test_dataloader') is not None:
+    if has_test:
         runner.test()
         heldout = heldout_accuracy(dump, runner.test_dataloader.dataset.metainfo['classes'])
     man = dict(expected, checkpoint_sha256=sha256_file(ckpt),

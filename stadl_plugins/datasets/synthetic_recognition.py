@@ -129,7 +129,7 @@ class SyntheticActorClipDataset(_ItemStartIndex, BaseActionDataset):
     """Actor-centred clips for pretraining (benchmark v2): one item per row of
     ``annotations/movements_<split>.csv`` (one per keyframe and person) or of
     ``annotations/movement_frames_<split>.csv`` (every frame and person,
-    twenty times as many clips), labelled with that person's movement at the row's frame
+    ten times as many clips at 10 fps), labelled with that person's movement at the row's frame
     (index in ``movements``, default
     :data:`~stadl_plugins.datasets.synthetic.MOVEMENTS`). A clip spans
     ``clip_len * frame_interval`` frames centred on that frame; the box goes in

@@ -136,16 +136,15 @@ def write_movement_frames(out_dir: str, progress: bool = True) -> dict[str, int]
     train, val = video_ids_v2(cfg)
     counts = {}
     for split, vids, offset in (('train', train, 0), ('val', val, len(train))):
-        rows = []
-        it = range(len(vids))
-        if progress:
-            from mmengine.utils import ProgressBar
-            bar = ProgressBar(len(vids))
-        for i in it:
+        def one(i, vids=vids, offset=offset):
             video = SyntheticVideoV2(cfg.video, video_seed_v2(cfg, offset + i))
-            rows += movement_frames(video, vids[i])
-            if progress:
-                bar.update()
+            return movement_frames(video, vids[i])
+        if progress:
+            from mmengine.utils import track_progress
+            per_video = track_progress(one, range(len(vids)))
+        else:
+            per_video = [one(i) for i in range(len(vids))]
+        rows = [r for rs in per_video for r in rs]
         _write_movement_frames(os.path.join(ann_dir, f'movement_frames_{split}.csv'),
                                rows)
         counts[split] = len(rows)
