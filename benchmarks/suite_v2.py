@@ -181,7 +181,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
               time_budget: float | None = None, fresh: bool = False,
               data_root: str | None = None, progress: bool = True,
               blocks: list | None = None, isolate: bool | None = None,
-              blocks_only: bool = False) -> dict:
+              blocks_only: bool = False, data_seeds: list | None = None) -> dict:
     if device == 'cpu':
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     from tqdm import tqdm
@@ -194,9 +194,14 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
         dataset_ready_v2,
         generate_synthetic_v2,
     )
-    from stadl_plugins.evaluation.bootstrap import paired_bootstrap, point_aps, rank_run
+    from stadl_plugins.evaluation.bootstrap import point_aps, rank_run
     t0 = time.time()
     p = plan(tiny, scale)
+    if data_seeds is not None:  # e.g. [0]: block claims only, no noise-floor replicates
+        if not data_seeds or data_seeds[0] != 0:
+            raise ValueError(f'data_seeds must start with 0 (the seed every row trains '
+                             f'on); got {data_seeds}')
+        p['data_seeds'] = [int(d) for d in data_seeds]
     blocks = list(BLOCKS) if blocks is None else blocks
     # every heavy stage in a fresh process (spawn) at full size: a 2 h run in one
     # process grew to 22 GB and was OOM-killed on the 24 GB CPU machine
@@ -355,26 +360,23 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             frame_map_ge_0_7=sanity['stock_frame_map'] >= BARS['stock_frame_map'],
             stock_above_random=sanity['stock_frame_map'] > sanity.get(
                 'random_frame_map', float('inf')),
-            std_le_0_01=sanity.get('val_map_std_over_data_seeds', float('inf'))
-            <= BARS['val_map_std_over_data_seeds'])
+            # None: not measured in this run (fewer than two data seeds)
+            std_le_0_01=(None if 'val_map_std_over_data_seeds' not in sanity else
+                         sanity['val_map_std_over_data_seeds']
+                         <= BARS['val_map_std_over_data_seeds']))
     if stock0 and random0:
         # the machinery on a known answer: the stock row against the random floor
-        res = paired_bootstrap(stock0, random0, names, groups=V2_GROUPS,
-                               n_boot=p['n_boot'], seed=0)
-        rows = [dict(row='stock', **{g: res['per_group'][g]['method'] for g in
-                                     res['per_group']}, mAP=res['overall']['method']),
-                dict(row='random', **{g: res['per_group'][g]['stock'] for g in
-                                      res['per_group']}, mAP=res['overall']['stock'])]
-        claims = []
-        for g, e in [('mAP', res['overall'])] + list(res['per_group'].items()):
-            claims.append(dict(claim=f'stock > random scores ({g})', effect=e['effect'],
-                               ci95=e['ci95'],
-                               verdict={'+': 'reproduced', '-': 'not reproduced'}.get(
-                                   e['verdict'], 'n.s.')))
-        out_blocks['stock_vs_random'] = dict(rows=rows, claims=claims,
-                                         per_class=res['per_class'],
-                                         seeds=res['seeds'], n_boot=res['n_boot'],
-                                         videos=res['videos'])
+        out_blocks['stock_vs_random'] = _pair_block(
+            stock0, random0, 'stock', 'random', 'stock > random scores', names,
+            V2_GROUPS, p['n_boot'])
+    frozen = _frozen_stock_runs(block_names, p['seeds'], runs)
+    if stock0 and frozen:
+        # does end-to-end fine-tuning (backbone at the detector's lr) beat the
+        # frozen pretrained backbone with only the RoI head trained on the cache?
+        out_blocks['finetuned_vs_frozen'] = _pair_block(
+            stock0, frozen, 'stock, fine-tuned end to end',
+            'stock head on the frozen-backbone cache',
+            'fine-tuning the backbone helps', names, V2_GROUPS, p['n_boot'])
     for b in block_names:
         runs_by_row = {}
         for row in BLOCKS[b]['rows']:
@@ -425,6 +427,36 @@ def _isolated(fn, *args, **kwargs):
     if status == 'error':
         raise RuntimeError(f'stage {fn.__name__} failed in its process:\n{value}')
     return value
+
+
+def _pair_block(a_runs, b_runs, a_name, b_name, claim, names, groups, n_boot) -> dict:
+    """A two-row block: row ``a`` against row ``b`` with the paired per-video
+    bootstrap, one claim ``a > b`` per group and overall."""
+    from stadl_plugins.evaluation.bootstrap import paired_bootstrap
+    res = paired_bootstrap(a_runs, b_runs, names, groups=groups, n_boot=n_boot, seed=0)
+    rows = [dict(row=a_name, seeds=len(a_runs), mAP=res['overall']['method'],
+                 **{g: res['per_group'][g]['method'] for g in res['per_group']}),
+            dict(row=b_name, seeds=len(b_runs), mAP=res['overall']['stock'],
+                 **{g: res['per_group'][g]['stock'] for g in res['per_group']})]
+    claims = []
+    for g, e in [('mAP', res['overall'])] + list(res['per_group'].items()):
+        claims.append(dict(claim=f'{claim} ({g})', effect=e['effect'], ci95=e['ci95'],
+                           verdict={'+': 'reproduced', '-': 'not reproduced'}.get(
+                               e['verdict'], 'n.s.')))
+    return dict(rows=rows, claims=claims, per_class=res['per_class'],
+                seeds=res['seeds'], n_boot=res['n_boot'], videos=res['videos'])
+
+
+def _frozen_stock_runs(blocks: list, seeds: list, runs) -> list:
+    """The cached blocks' stock row (RoI head trained on the frozen-backbone
+    cache), one run per training seed, from the first block that has it."""
+    from v2_blocks import BLOCKS
+    for b in blocks:
+        if 'stock' in BLOCKS[b]['rows']:
+            cb, crow = _canonical_row(blocks, b, 'stock')
+            return [r for _, r in runs('head', [(0, f'head[{cb}|{crow}|{s}]')
+                                               for s in seeds])]
+    return []
 
 
 def _rows_key(overrides: dict) -> str:
@@ -556,6 +588,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--in-process', action='store_true',
                    help='v2: run every stage in this process (default: a fresh '
                    'process per heavy stage unless --tiny)')
+    p.add_argument('--data-seeds', nargs='+', type=int, default=None,
+                   help='v2: data seeds (default 0 1 2; 0 alone skips the noise-floor '
+                        'replicates, and the std bar reads None: not measured)')
     p.add_argument('--blocks', nargs='*', default=None,
                    help='v2: ablation blocks to run (default: all; none: sanity only)')
 
@@ -565,7 +600,7 @@ def main_from_args(a, out: str) -> dict:
                         time_budget=parse_budget(a.time_budget), fresh=a.fresh,
                         data_root=a.data_root, blocks=a.blocks,
                         isolate=False if a.in_process else None,
-                        blocks_only=a.blocks_only)
+                        blocks_only=a.blocks_only, data_seeds=a.data_seeds)
     print(json.dumps(summary['sanity'], indent=1))
     print(f"[benchmarks] v2 summary written to {osp.join(out, 'summary.json')}")
     return summary

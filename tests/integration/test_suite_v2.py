@@ -27,6 +27,14 @@ def test_claim_verdicts_follow_the_interval():
         claim_verdict('worse', 0, 1)
 
 
+def test_data_seeds_must_start_with_the_training_seed(tmp_path):
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from suite_v2 import run_suite
+    for bad in ([], [1], [2, 0]):
+        with pytest.raises(ValueError, match='data_seeds must start with 0'):
+            run_suite(str(tmp_path), tiny=True, data_seeds=bad, progress=False)
+
+
 @pytest.mark.slow
 def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     out = tmp_path / 'results'
@@ -62,6 +70,16 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
         assert [r['row'] for r in block['rows']] == list(spec['rows'])
         assert all(r['seeds'] == 3 and 0 <= r['mAP'] <= 1 for r in block['rows'])
         assert [c['claim'] for c in block['claims']] == [c[0] for c in spec['claims']]
+    # end-to-end stock against the frozen-backbone stock head: same data seed,
+    # the three training seeds of each, one claim overall and one per group
+    ft = s['blocks']['finetuned_vs_frozen']
+    assert [r['seeds'] for r in ft['rows']] == [3, 3]
+    assert ft['rows'][0]['mAP'] == pytest.approx(san['stock_frame_map'])
+    frozen_stock = next(r for r in s['blocks']['atr']['rows'] if r['row'] == 'stock')
+    assert ft['rows'][1]['mAP'] == pytest.approx(frozen_stock['mAP'])
+    from stadl_plugins.datasets.synthetic import V2_GROUPS
+    assert [c['claim'] for c in ft['claims']] == [
+        f'fine-tuning the backbone helps ({g})' for g in ['mAP', *V2_GROUPS]]
     assert s['meta']['complete'] and (out / 'v2' / 'report.md').is_file()
     state = json.loads((out / 'v2' / 'state.json').read_text())
     # resume: nothing is trained again
