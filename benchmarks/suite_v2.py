@@ -177,6 +177,25 @@ def random_dets(proposals: dict, class_ids, seed: int, thr: float = 0.9) -> dict
     return out
 
 
+def stage_list(p: dict, head_rows: list) -> list:
+    """The run's stages in order, ``[(kind, arg)]``.
+
+    Seed-major: training seed ``s`` of every row (the end-to-end stock detector
+    and each cached head row of ``head_rows``, ``[(block, row)]``) comes before
+    seed ``s + 1`` of any, so that a time budget cuts whole seeds and every row
+    of a claim has the same number of seeds. The noise-floor replicates (stock on
+    data seeds 1, 2) come last.
+    """
+    stages = ([('data', d) for d in p['data_seeds']] + [('pretrain', 0), ('cache', 0)]
+              + [('random', d) for d in p['data_seeds']])
+    for i, s in enumerate(p['seeds']):
+        stages.append(('stock', (0, s)))
+        if i == 0 and head_rows:
+            stages.append(('cache_train', 0))
+        stages += [('head', (b, row, s)) for b, row in head_rows]
+    return stages + [('stock', (d, 0)) for d in p['data_seeds'][1:]]
+
+
 def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'cpu',
               time_budget: float | None = None, fresh: bool = False,
               data_root: str | None = None, progress: bool = True,
@@ -215,13 +234,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     work = osp.join(out, 'work')
     data_root = data_root or osp.join(work, 'data')
     state = State(osp.join(out, 'state.json'), fresh)
-    stages = ([('data', d) for d in p['data_seeds']] + [('pretrain', 0), ('cache', 0)]
-              + [('stock', (0, s)) for s in p['seeds']]
-              + [('stock', (d, 0)) for d in p['data_seeds'][1:]]
-              + [('random', d) for d in p['data_seeds']]
-              + ([('cache_train', 0)] if blocks else [])
-              + [('head', (b, row, s)) for b, row in _unique_rows(blocks)
-                 for s in p['seeds']])
+    stages = stage_list(p, _unique_rows(blocks))
     if blocks_only:  # e.g. a second process beside one that trains the stock rows
         stages = [st for st in stages if st[0] not in ('stock', 'random')]
     skipped, timings = [], {}

@@ -35,6 +35,23 @@ def test_data_seeds_must_start_with_the_training_seed(tmp_path):
             run_suite(str(tmp_path), tiny=True, data_seeds=bad, progress=False)
 
 
+def test_stages_are_seed_major_so_a_budget_cuts_whole_seeds():
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from suite_v2 import plan, stage_list
+    p = plan(tiny=False, scale=0.25)
+    rows = [('atr', 'stock'), ('atr', 'ATR')]
+    st = stage_list(p, rows)
+    kinds = [k for k, _ in st]
+    assert kinds[:8] == ['data'] * 3 + ['pretrain', 'cache'] + ['random'] * 3
+    trained = [(k, a) for k, a in st if k in ('stock', 'head')]
+    seed_of = [a[1] if k == 'stock' else a[2] for k, a in trained]
+    # seeds 0, 0, 0, 1, 1, 1, 2, 2, 2, then the data-seed replicates (training seed 0)
+    assert seed_of == [0] * 3 + [1] * 3 + [2] * 3 + [0, 0]
+    assert [a[0] for k, a in trained[-2:]] == [1, 2]
+    assert st.index(('cache_train', 0)) < st.index(('head', ('atr', 'stock', 0)))
+    assert 'cache_train' not in [k for k, _ in stage_list(p, [])]
+
+
 @pytest.mark.slow
 def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     out = tmp_path / 'results'
