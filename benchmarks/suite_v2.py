@@ -247,7 +247,8 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 else f'{kind}[{arg}]')
         bar.set_postfix_str(name)
         if time_budget is not None and time.time() - t0 > time_budget:
-            skipped.append(name)
+            if name not in state.data:  # recorded by an earlier run: not skipped
+                skipped.append(name)
             continue
         ts = time.time()
         if kind == 'data':

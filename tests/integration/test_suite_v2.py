@@ -105,6 +105,11 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     assert json.loads((out / 'v2' / 'state.json').read_text()) == state
     assert s2['sanity'] == s['sanity']
     assert s2['meta']['stage_seconds'].get('stock[(0, 0)]') is None
+    # past its budget, a resumed run lists only the stages no run has recorded
+    run_main(['--suite', 'v2', '--tiny', '--out', str(out), '--time-budget', '0'])
+    s_done = json.loads(path.read_text())
+    assert s_done['meta']['skipped'] == [] and s_done['meta']['complete']
+    assert s_done['sanity'] == s['sanity']
     # a zero time budget starts nothing and says so
     run_main(['--suite', 'v2', '--tiny', '--out', str(tmp_path / 'empty'),
               '--time-budget', '0'])
