@@ -383,7 +383,15 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
         out_blocks['stock_vs_random'] = _pair_block(
             stock0, random0, 'stock', 'random', 'stock > random scores', names,
             V2_GROUPS, p['n_boot'])
-    frozen = _frozen_stock_runs(block_names, p['seeds'], runs)
+    block_runs = {}  # {block: {row: [RankedRun per seed]}}, loaded once
+    for b in block_names:
+        block_runs[b] = {}
+        for row in BLOCKS[b]['rows']:
+            cb, crow = _canonical_row(block_names, b, row)
+            keys = [(0, f'head[{cb}|{crow}|{s}]') for s in p['seeds']]
+            block_runs[b][row] = [r for _, r in runs('head', keys)]
+    # the stock head on the frozen-backbone cache, from the first block that has it
+    frozen = next((rr['stock'] for rr in block_runs.values() if 'stock' in rr), [])
     if stock0 and frozen:
         # does end-to-end fine-tuning (backbone at the detector's lr) beat the
         # frozen pretrained backbone with only the RoI head trained on the cache?
@@ -391,12 +399,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             stock0, frozen, 'stock, fine-tuned end to end',
             'stock head on the frozen-backbone cache',
             'fine-tuning the backbone helps', names, V2_GROUPS, p['n_boot'])
-    for b in block_names:
-        runs_by_row = {}
-        for row in BLOCKS[b]['rows']:
-            cb, crow = _canonical_row(block_names, b, row)
-            keys = [(0, f'head[{cb}|{crow}|{s}]') for s in p['seeds']]
-            runs_by_row[row] = [r for _, r in runs('head', keys)]
+    for b, runs_by_row in block_runs.items():
         if any(runs_by_row.values()):
             out_blocks[b] = evaluate_block(b, runs_by_row, names, V2_GROUPS,
                                            n_boot=p['n_boot'])
@@ -446,6 +449,8 @@ def _isolated(fn, *args, **kwargs):
 def _pair_block(a_runs, b_runs, a_name, b_name, claim, names, groups, n_boot) -> dict:
     """A two-row block: row ``a`` against row ``b`` with the paired per-video
     bootstrap, one claim ``a > b`` per group and overall."""
+    from v2_blocks import claim_verdict
+
     from stadl_plugins.evaluation.bootstrap import paired_bootstrap
     res = paired_bootstrap(a_runs, b_runs, names, groups=groups, n_boot=n_boot, seed=0)
     rows = [dict(row=a_name, seeds=len(a_runs), mAP=res['overall']['method'],
@@ -455,22 +460,9 @@ def _pair_block(a_runs, b_runs, a_name, b_name, claim, names, groups, n_boot) ->
     claims = []
     for g, e in [('mAP', res['overall'])] + list(res['per_group'].items()):
         claims.append(dict(claim=f'{claim} ({g})', effect=e['effect'], ci95=e['ci95'],
-                           verdict={'+': 'reproduced', '-': 'not reproduced'}.get(
-                               e['verdict'], 'n.s.')))
+                           verdict=claim_verdict('better', *e['ci95'])))
     return dict(rows=rows, claims=claims, per_class=res['per_class'],
                 seeds=res['seeds'], n_boot=res['n_boot'], videos=res['videos'])
-
-
-def _frozen_stock_runs(blocks: list, seeds: list, runs) -> list:
-    """The cached blocks' stock row (RoI head trained on the frozen-backbone
-    cache), one run per training seed, from the first block that has it."""
-    from v2_blocks import BLOCKS
-    for b in blocks:
-        if 'stock' in BLOCKS[b]['rows']:
-            cb, crow = _canonical_row(blocks, b, 'stock')
-            return [r for _, r in runs('head', [(0, f'head[{cb}|{crow}|{s}]')
-                                               for s in seeds])]
-    return []
 
 
 def _rows_key(overrides: dict) -> str:
