@@ -83,12 +83,18 @@ BLOCKS = {
             'stock': {},
             'HST-LSTM 1 layer': {'model.neck': dict(_HST, num_layers=1)},
             'HST-LSTM 2 layers': {'model.neck': dict(_HST, num_layers=2)},
+            # the same cell, channels and parameters as 1 layer, but every step
+            # from a zero state and the steps averaged: extra channels, no memory
+            'no-recurrence control': {'model.neck': dict(_HST, num_layers=1,
+                                                         recurrent=False)},
         },
         claims=[
             ('hierarchy helps on the order classes (2 layers > 1 layer)', 'better',
              'HST-LSTM 2 layers', 'HST-LSTM 1 layer', 'order'),
             ('HST-LSTM > stock on the order classes', 'better', 'HST-LSTM 2 layers',
              'stock', 'order'),
+            ('recurrence, not the extra channels (1 layer > no-recurrence control, '
+             'order)', 'better', 'HST-LSTM 1 layer', 'no-recurrence control', 'order'),
         ]),
 }
 

@@ -105,6 +105,15 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     assert json.loads((out / 'v2' / 'state.json').read_text()) == state
     assert s2['sanity'] == s['sanity']
     assert s2['meta']['stage_seconds'].get('stock[(0, 0)]') is None
+    # the head-budget probe (issue 19) reuses the suite's stock-head detections for
+    # the suite's own iteration count and trains only the other one
+    import v2_head_budget
+    hb = v2_head_budget.main(['--out', str(out), '--tiny', '--iters', '2', '3'])
+    assert sorted(hb['seconds']) == ['3|0', '3|1', '3|2']
+    g = hb['comparisons'][0]['groups']
+    assert g['mAP']['reference'] == pytest.approx(frozen_stock['mAP'])
+    assert set(g) == {'mAP', *V2_GROUPS}
+    assert (out / 'v2' / 'head_budget.json').is_file()
     # past its budget, a resumed run lists only the stages no run has recorded
     run_main(['--suite', 'v2', '--tiny', '--out', str(out), '--time-budget', '0'])
     s_done = json.loads(path.read_text())

@@ -243,6 +243,34 @@ def test_one_layer_outputs_end_of_each_second_and_tuple_inputs():
     torch.testing.assert_close(neck3(long_feat), neck3(pooled))
 
 
+def test_no_recurrence_control_is_order_blind_and_matches_the_cell_from_zero():
+    """recurrent=False: each micro-step is the layer-1 cell from a zero state, the
+    second's steps averaged; shuffling steps inside a second changes nothing, while
+    the recurrent neck with the same weights does see the order."""
+    ctrl = randomize(HSTLSTMNeck(6, hidden_channels=4, num_layers=1, recurrent=False,
+                                 output_step='all', output_features=('hstlstm',),
+                                 output_mode='concat'))
+    rec = HSTLSTMNeck(6, hidden_channels=4, num_layers=1, output_step='all',
+                      output_features=('hstlstm',), output_mode='concat')
+    rec.load_state_dict(ctrl.state_dict())
+    torch.manual_seed(1)
+    feat = torch.randn(2, 6, 6, 4, 4)
+    out = ctrl(feat)
+    assert out.shape == (2, 4, 2, 4, 4)
+    cell = ctrl.cells[0]
+    want = torch.stack([torch.stack([cell(feat[:, :, t])[0] for t in range(s, s + 3)]
+                        ).mean(0) for s in (0, 3)], 2)
+    torch.testing.assert_close(out, want)
+    shuffled = feat[:, :, [2, 0, 1, 4, 5, 3]]
+    torch.testing.assert_close(ctrl(shuffled), out)
+    assert not torch.allclose(rec(shuffled), rec(feat), atol=1e-4)
+    # the same parameters as the 1-layer neck (a fair "extra channels" control)
+    assert sum(p.numel() for p in ctrl.parameters()) == \
+        sum(p.numel() for p in rec.parameters())
+    with pytest.raises(ValueError, match='num_layers=1'):
+        HSTLSTMNeck(6, num_layers=2, recurrent=False)
+
+
 def test_gradients_reach_every_parameter():
     neck = HSTLSTMNeck(4, hidden_channels=5, num_layers=2, output_mode='concat')
     torch.manual_seed(3)

@@ -93,6 +93,14 @@ Paper gaps we filled (our choices):
 * Peephole weights are per channel (``peephole_size=None``) unless a fixed
   feature size is given.
 
+Control (ours, not in the paper): ``recurrent=False`` (one layer only) runs the
+same layer-1 cell from a zero state at every micro-step and averages the steps of
+each second instead of keeping the last one. It has the same parameters and
+output channels as the 1-layer neck but no memory: it cannot tell the order of
+the steps (shuffling them inside a second leaves its output unchanged). The
+benchmark-v2 HST-LSTM block uses it to separate "extra channels" from
+"recurrence" (issue 20).
+
 The pooling weights of the last forward pass are kept in
 :attr:`HSTLSTMNeck.pool_weights` (detached) for visualisation (paper Fig. 8).
 """
@@ -168,6 +176,9 @@ class HSTLSTMNeck(BaseModule):
         context_kernel_size: kernel of the context convs.
         peephole_size: ``None`` (per-channel peepholes) or ``(H, W)``.
         reset_hidden_each_second: layer 1 starts every second with ``h = 0``.
+        recurrent: ``False`` = the no-recurrence control (see "Control"): every
+            micro-step from a zero state, steps of a second averaged; needs
+            ``num_layers=1``.
         scale_pool_logits: see :class:`AttentionPooling`.
         output_step: ``'keyframe'`` (default: the top-layer step whose time
             window contains the keyframe, the clip centre; see "Paper gaps"),
@@ -206,7 +217,7 @@ class HSTLSTMNeck(BaseModule):
                  context_kernel_size: int = 3,
                  peephole_size: Sequence[int] | None = None,
                  reset_hidden_each_second: bool = True, scale_pool_logits: bool = True,
-                 output_step: str = 'keyframe',
+                 output_step: str = 'keyframe', recurrent: bool = True,
                  output_features: Sequence[str] = ('appearance', 'backbone', 'hstlstm'),
                  feature_index: int = 0, appearance_index: int | None = None,
                  appearance_channels: int | None = None,
@@ -222,6 +233,10 @@ class HSTLSTMNeck(BaseModule):
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         if micro_steps < 1:
             raise ValueError(f'micro_steps must be >= 1, got {micro_steps}')
+        if not recurrent and num_layers != 1:
+            raise ValueError(f'recurrent=False (the no-recurrence control) has one '
+                             f'layer, got num_layers={num_layers}: set num_layers=1')
+        self.recurrent = bool(recurrent)
         if pool_sizes is None:
             pool_sizes = ([micro_steps] + [1] * (num_layers - 2)) if num_layers > 1 else []
         pool_sizes = [int(p) for p in pool_sizes]
@@ -305,7 +320,9 @@ class HSTLSTMNeck(BaseModule):
         hs, cs = [], []
         state = None
         for t in range(feat.shape[2]):
-            if t % self.micro_steps == 0 and state is not None \
+            if not self.recurrent:
+                state = None                                          # no memory
+            elif t % self.micro_steps == 0 and state is not None \
                     and self.reset_hidden_each_second:
                 state = (torch.zeros_like(state[0]), state[1])
             h, state = cell(feat[:, :, t], state)
@@ -375,6 +392,10 @@ class HSTLSTMNeck(BaseModule):
     # ------------------------------------------------------------------ output
     def _top_steps(self, states) -> torch.Tensor:
         h = states[-1][0]
+        if self.num_layers == 1 and not self.recurrent:  # control: mean per second
+            n, ch, t, hgt, wid = h.shape
+            return h.reshape(n, ch, t // self.micro_steps, self.micro_steps,
+                             hgt, wid).mean(3)
         if self.num_layers == 1:  # one output per second: the last micro-step
             h = h[:, :, self.micro_steps - 1::self.micro_steps]
         return h
