@@ -510,6 +510,30 @@ def _train_and_predict(root, ckpt, work_dir, p, seed, class_ids, device, path):
         pickle.dump(dets, f)
 
 
+def cache_root_for(work: str, overrides: dict | None) -> str:
+    """The feature-cache folder of a cached row: ``work/cache`` unless the row
+    overrides the backbone (``model.backbone.*``, which changes the cached
+    features), then ``work/cache_<digest of those overrides>``."""
+    import hashlib
+    bb = {k: v for k, v in (overrides or {}).items() if k.startswith('model.backbone')}
+    if not bb:
+        return osp.join(work, 'cache')
+    return osp.join(work, 'cache_' + hashlib.sha256(_rows_key(bb).encode()).hexdigest()[:10])
+
+
+def _ensure_variant_cache(cfg, ckpt, cache_root, p, progress) -> None:
+    from stadl_plugins.benchmark.feature_cache import build_feature_cache
+    from stadl_plugins.benchmark.manifest import StaleCacheError
+    for split in ('train', 'val'):
+        d = osp.join(cache_root, split)
+        try:
+            build_feature_cache(cfg, ckpt, d, split, limit=p['cache_limit'],
+                                progress=progress)
+        except StaleCacheError:  # the suite owns this folder: rebuild, never refuse
+            build_feature_cache(cfg, ckpt, d, split, limit=p['cache_limit'],
+                                progress=progress, rebuild=True)
+
+
 def _train_head_and_predict(root, ckpt, work, p, seed, class_ids, overrides, path,
                             progress) -> dict:
     """One row of a cached block: the stock v2 config + ``overrides``, its neck /
@@ -520,9 +544,14 @@ def _train_head_and_predict(root, ckpt, work, p, seed, class_ids, overrides, pat
     cfg = stock_config(root, meta, ckpt, osp.dirname(path), p, seed)
     if overrides:
         cfg.merge_from_dict(overrides)
-    train = load_feature_cache(osp.join(work, 'cache', 'train'), cfg, ckpt, 'train',
+    cache_root = cache_root_for(work, overrides)
+    if cache_root != osp.join(work, 'cache'):
+        # a row that changes the backbone (e.g. the RoI feature from another
+        # stage) has its own cache, built here by its first row and reused after
+        _ensure_variant_cache(cfg, ckpt, cache_root, p, progress)
+    train = load_feature_cache(osp.join(cache_root, 'train'), cfg, ckpt, 'train',
                                limit=p['cache_limit'])
-    val = load_feature_cache(osp.join(work, 'cache', 'val'), cfg, ckpt, 'val',
+    val = load_feature_cache(osp.join(cache_root, 'val'), cfg, ckpt, 'val',
                              limit=p['cache_limit'])
     model = train_on_cache(cfg, train, iters=p['head_iters'], batch_size=p['head_batch'],
                            seed=seed, progress=progress)

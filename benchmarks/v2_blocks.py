@@ -33,6 +33,15 @@ _VLSTM = dict(type='ConvALSTMNeck', in_channels=64, hidden_channels=32,
 _HST = dict(type='HSTLSTMNeck', in_channels=64, hidden_channels=32,
             output_mode='project')
 
+# the RoI feature from backbone stage 2 (index 1: 16 channels, stride 8, a
+# measured 99 x 99 px receptive field, ~4 actor widths), which does not cover
+# the whole 160 x 120 frame as stage 4 (227 px) does: the stock head can no
+# longer see the carried object or the partner through its receptive field
+_STAGE2 = {'model.backbone.out_indices': (1,),
+           'model.roi_head.bbox_head.in_channels': 16}
+_ATR2 = dict(_STAGE2, **{'model.roi_head.shared_head': dict(
+    _ATR['model.roi_head.shared_head'], in_channels=16, latent_channels=16)})
+
 BLOCKS = {
     'atr': dict(
         paper='Jiang et al. 2018, Human Centric Spatio-Temporal Action Localization '
@@ -58,6 +67,25 @@ BLOCKS = {
              'better', 'ATR', 'stock + global context', 'context'),
             ('the context radius helps (ATR > ATR without radius, context)', 'better',
              'ATR', 'ATR without context radius', 'context'),
+        ]),
+    'atr_stage2': dict(
+        paper='Jiang et al. 2018 (ATR), with the RoI feature from a backbone stage '
+              'whose receptive field does not cover the target (issue 19)',
+        rows={
+            'stock, stage-2 feature': _STAGE2,
+            'stock + global context, stage-2 feature': dict(_STAGE2, **{
+                'model.roi_head.bbox_roi_extractor.with_global': True,
+                'model.roi_head.bbox_head.in_channels': 32}),
+            'ATR, stage-2 feature': _ATR2,
+        },
+        claims=[
+            ('ATR > stock on the context classes (stage-2 feature)', 'better',
+             'ATR, stage-2 feature', 'stock, stage-2 feature', 'context'),
+            ('ATR does not lose to stock on the other classes (stage-2 feature)',
+             'no_loss', 'ATR, stage-2 feature', 'stock, stage-2 feature', 'others'),
+            ('global pooling does not suffice (ATR > stock + global, context, '
+             'stage-2 feature)', 'better', 'ATR, stage-2 feature',
+             'stock + global context, stage-2 feature', 'context'),
         ]),
     'videolstm': dict(
         paper='Li et al. 2016, VideoLSTM Convolves, Attends and Flows for Action '

@@ -52,6 +52,20 @@ def test_stages_are_seed_major_so_a_budget_cuts_whole_seeds():
     assert 'cache_train' not in [k for k, _ in stage_list(p, [])]
 
 
+def test_rows_that_change_the_backbone_get_their_own_feature_cache():
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from suite_v2 import cache_root_for
+    from v2_blocks import BLOCKS
+    default = osp.join('w', 'cache')
+    assert cache_root_for('w', {}) == default
+    # head-only overrides read the shared cache
+    assert cache_root_for('w', BLOCKS['atr']['rows']['ATR']) == default
+    stage2 = {cache_root_for('w', ov) for ov in BLOCKS['atr_stage2']['rows'].values()}
+    assert len(stage2) == 1 and default not in stage2   # one cache for the block
+    other = cache_root_for('w', {'model.backbone.out_indices': (2,)})
+    assert other not in stage2 | {default}
+
+
 @pytest.mark.slow
 def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     out = tmp_path / 'results'
@@ -87,6 +101,15 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
         assert [r['row'] for r in block['rows']] == list(spec['rows'])
         assert all(r['seeds'] == 3 and 0 <= r['mAP'] <= 1 for r in block['rows'])
         assert [c['claim'] for c in block['claims']] == [c[0] for c in spec['claims']]
+    # the stage-2 block trained on its own cache: 16-channel stage-2 features on
+    # the same 15 x 20 grid (stride 8) as the shared 64-channel stage-4 cache
+    import numpy as np
+    from suite_v2 import cache_root_for
+    work = str(out / 'v2' / 'work')
+    root2 = cache_root_for(work, BLOCKS['atr_stage2']['rows']['stock, stage-2 feature'])
+    f2 = np.load(osp.join(root2, 'val', 'features.npy'), mmap_mode='r')
+    f4 = np.load(osp.join(work, 'cache', 'val', 'features.npy'), mmap_mode='r')
+    assert f2.shape[1] == 16 and f4.shape[1] == 64 and f2.shape[3:] == f4.shape[3:]
     # end-to-end stock against the frozen-backbone stock head: same data seed,
     # the three training seeds of each, one claim overall and one per group
     ft = s['blocks']['finetuned_vs_frozen']
