@@ -548,7 +548,12 @@ def _train_head_and_predict(root, ckpt, work, p, seed, class_ids, overrides, pat
     if cache_root != osp.join(work, 'cache'):
         # a row that changes the backbone (e.g. the RoI feature from another
         # stage) has its own cache, built here by its first row and reused after
-        _ensure_variant_cache(cfg, ckpt, cache_root, p, progress)
+        # from the stock config plus only the backbone overrides: extract_feat
+        # would run a row's neck too, and the cache must hold backbone features
+        cache_cfg = stock_config(root, meta, ckpt, osp.dirname(path), p, seed)
+        cache_cfg.merge_from_dict({k: v for k, v in overrides.items()
+                                   if k.startswith('model.backbone')})
+        _ensure_variant_cache(cache_cfg, ckpt, cache_root, p, progress)
     train = load_feature_cache(osp.join(cache_root, 'train'), cfg, ckpt, 'train',
                                limit=p['cache_limit'])
     val = load_feature_cache(osp.join(cache_root, 'val'), cfg, ckpt, 'val',

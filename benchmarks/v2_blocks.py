@@ -105,14 +105,14 @@ BLOCKS = {
              'motion'),
         ]),
     'hstlstm': dict(
-        paper='Huang et al., hierarchical spatio-temporal LSTM (peephole ConvLSTM '
+        paper='Ramaswamy et al. 2020, hierarchical spatio-temporal LSTM (peephole ConvLSTM '
               'over seconds, attention pooling between levels)',
         rows={
             'stock': {},
             'HST-LSTM 1 layer': {'model.neck': dict(_HST, num_layers=1)},
             'HST-LSTM 2 layers': {'model.neck': dict(_HST, num_layers=2)},
-            # the same cell, channels and parameters as 1 layer, but every step
-            # from a zero state and the steps averaged: extra channels, no memory
+            # the same cell and channels as 1 layer, but every step from a zero
+            # state and the steps averaged: extra channels, no memory
             'no-recurrence control': {'model.neck': dict(_HST, num_layers=1,
                                                          recurrent=False)},
         },

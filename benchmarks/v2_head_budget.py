@@ -10,7 +10,7 @@ checkpoint and feature caches; the ``head[atr|stock|s]`` detections when an
 iteration count equals the suite's ``head_iters``). Each other count trains the
 stock config's RoI head on the train cache with the suite's own
 ``_train_head_and_predict`` (nothing re-implemented), keeping the warm-up + cosine
-schedule stretched to the new length. Every count is compared with the first by
+cosine schedule stretched to the new length (warm-up ``min(200, iters // 10)``). Every count is compared with the first by
 the paired per-video bootstrap over the same seeds. Writes
 ``OUT/v2/head_budget.json`` and prints one line per group.
 """
@@ -56,22 +56,40 @@ def main(argv=None) -> dict:
     class_ids = [c for c, _, _ in V2_CLASSES]
     names = {c: n for c, n, _ in V2_CLASSES}
     gt, excl = sv.read_gt(osp.join(root, 'annotations'))
+    sha = state.result('pretrain[0]')['sha256']
+
+    def params(iters):  # what a stock cached-head stage of the suite records
+        return dict(iters=iters, batch=p['head_batch'], pretrain=sha, overrides={})
+
+    def suite_record(s):  # the stock row, under whichever block the run named it
+        for name, e in state.data.items():
+            if name.startswith('head[') and name.endswith(f'|{s}]') \
+                    and e.get('params') == params(p['head_iters']) \
+                    and osp.isfile(e['result']['dets']):
+                return e
+        return None
+
     runs, seconds = {}, {}
     for iters in a.iters:
         runs[iters] = []
         for s in a.seeds:
-            rec = state.data.get(f'head[atr|stock|{s}]')
-            if iters == p['head_iters'] and rec and osp.isfile(rec['result']['dets']):
+            rec = suite_record(s) if iters == p['head_iters'] else None
+            if rec:
                 path = rec['result']['dets']
             else:
                 path = osp.join(work, f'head_budget_i{iters}_s{s}', 'val_dets.pkl')
-                if not osp.isfile(path):
+                ppath = osp.join(osp.dirname(path), 'params.json')
+                fresh = osp.isfile(path) and osp.isfile(ppath) and \
+                    json.load(open(ppath)) == params(iters)
+                if not fresh:  # missing, or from another pretraining / batch
                     ts = time.time()
                     call = (lambda fn, *x: fn(*x)) if a.tiny else sv._isolated
                     call(sv._train_head_and_predict, root, ckpt, work,
                          dict(p, head_iters=iters), s, class_ids, {}, path,
                          not a.tiny)
                     seconds[f'{iters}|{s}'] = round(time.time() - ts, 1)
+                    with open(ppath, 'w') as f:
+                        json.dump(params(iters), f)
             with open(path, 'rb') as f:
                 dets = sv._safe_pickle_load(f)
             runs[iters].append(rank_run(gt, dets, class_ids, excluded=excl))

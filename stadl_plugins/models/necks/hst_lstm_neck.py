@@ -95,9 +95,12 @@ Paper gaps we filled (our choices):
 
 Control (ours, not in the paper): ``recurrent=False`` (one layer only) runs the
 same layer-1 cell from a zero state at every micro-step and averages the steps of
-each second instead of keeping the last one. It has the same parameters and
-output channels as the 1-layer neck but no memory: it cannot tell the order of
-the steps (shuffling them inside a second leaves its output unchanged). The
+each second instead of keeping the last one. It has the parameter count and
+output channels of the 1-layer neck but no memory (from a zero state the
+hidden-state kernels, the forget gate and the i/f peepholes get no gradient: about
+half of the cell's weights are inert). Its ``'hstlstm'`` features cannot tell the
+order of the (possibly resampled) steps inside a second; the ``'appearance'``
+slice and the residual backbone feature still can. The
 benchmark-v2 HST-LSTM block uses it to separate "extra channels" from
 "recurrence" (issue 20).
 
