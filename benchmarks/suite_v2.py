@@ -510,12 +510,17 @@ def _train_and_predict(root, ckpt, work_dir, p, seed, class_ids, device, path):
         pickle.dump(dets, f)
 
 
+def _backbone_overrides(overrides: dict | None) -> dict:
+    """The ``model.backbone.*`` part of a row's overrides (what changes its cache)."""
+    return {k: v for k, v in (overrides or {}).items() if k.startswith('model.backbone')}
+
+
 def cache_root_for(work: str, overrides: dict | None) -> str:
     """The feature-cache folder of a cached row: ``work/cache`` unless the row
     overrides the backbone (``model.backbone.*``, which changes the cached
     features), then ``work/cache_<digest of those overrides>``."""
     import hashlib
-    bb = {k: v for k, v in (overrides or {}).items() if k.startswith('model.backbone')}
+    bb = _backbone_overrides(overrides)
     if not bb:
         return osp.join(work, 'cache')
     return osp.join(work, 'cache_' + hashlib.sha256(_rows_key(bb).encode()).hexdigest()[:10])
@@ -547,12 +552,11 @@ def _train_head_and_predict(root, ckpt, work, p, seed, class_ids, overrides, pat
     cache_root = cache_root_for(work, overrides)
     if cache_root != osp.join(work, 'cache'):
         # a row that changes the backbone (e.g. the RoI feature from another
-        # stage) has its own cache, built here by its first row and reused after
-        # from the stock config plus only the backbone overrides: extract_feat
-        # would run a row's neck too, and the cache must hold backbone features
+        # stage) has its own cache, built here by its first row and reused after,
+        # from the stock config plus only the backbone overrides (extract_feat
+        # would run a row's neck too; the cache must hold backbone features)
         cache_cfg = stock_config(root, meta, ckpt, osp.dirname(path), p, seed)
-        cache_cfg.merge_from_dict({k: v for k, v in overrides.items()
-                                   if k.startswith('model.backbone')})
+        cache_cfg.merge_from_dict(_backbone_overrides(overrides))
         _ensure_variant_cache(cache_cfg, ckpt, cache_root, p, progress)
     train = load_feature_cache(osp.join(cache_root, 'train'), cfg, ckpt, 'train',
                                limit=p['cache_limit'])

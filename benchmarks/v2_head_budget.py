@@ -6,12 +6,13 @@ an under-training problem; if not, the pretrained features are the limit.
         --iters 1000 3000 --seeds 0 1 2
 
 Reuses a finished ``--suite v2`` run in ``OUT/v2`` (its data, pretraining
-checkpoint and feature caches; the ``head[atr|stock|s]`` detections when an
-iteration count equals the suite's ``head_iters``). Each other count trains the
+checkpoint and feature caches; the stock cached-head detections, under whichever
+block the run recorded them, when an iteration count equals the suite's
+``head_iters`` and their recorded params match). Each other count trains the
 stock config's RoI head on the train cache with the suite's own
-``_train_head_and_predict`` (nothing re-implemented), keeping the warm-up + cosine
-cosine schedule stretched to the new length (warm-up ``min(200, iters // 10)``). Every count is compared with the first by
-the paired per-video bootstrap over the same seeds. Writes
+``_train_head_and_predict`` (nothing re-implemented), the cosine schedule
+stretched to the new length (warm-up ``min(200, iters // 10)``). Every count is
+compared with the first by the paired per-video bootstrap over the same seeds. Writes
 ``OUT/v2/head_budget.json`` and prints one line per group.
 """
 from __future__ import annotations
@@ -64,7 +65,7 @@ def main(argv=None) -> dict:
     def suite_record(s):  # the stock row, under whichever block the run named it
         for name, e in state.data.items():
             if name.startswith('head[') and name.endswith(f'|{s}]') \
-                    and e.get('params') == params(p['head_iters']) \
+                    and state.done(name, params(p['head_iters'])) \
                     and osp.isfile(e['result']['dets']):
                 return e
         return None
