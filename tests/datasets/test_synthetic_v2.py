@@ -347,3 +347,60 @@ def test_actor_clips_pure_keeps_single_movement_clips(tiny_v2, tmp_path):
     bad.write_text('syn2_train_000,20,0.1,0.1,0.2,0.2,stand\n')
     with pytest.raises(ValueError, match=r'bad.csv:1: expected 8 columns'):
         SyntheticActorClipDataset(str(bad), pipeline=[], data_prefix=prefix)
+
+
+def test_person_tracks_follow_the_scene(tiny_v2):
+    """Tracks from movement_frames: one per visible run of each person, 1-based
+    frames, pixel boxes equal to the scene's boxes (csv rounding: 3 decimals of
+    the normalised coordinate, <= 0.5e-3 * 160 px)."""
+    from stadl_plugins.datasets.synthetic.generator_v2 import video_seed_v2
+    from stadl_plugins.datasets.synthetic.person_tracks import (
+        person_tracks_from_movement_frames,
+    )
+    root, meta = tiny_v2
+    cfg = SyntheticV2Config.from_dict(meta['config'])
+    W, H = cfg.video.width, cfg.video.height
+    path = osp.join(root, 'annotations', 'movement_frames_train.csv')
+    tracks, report = person_tracks_from_movement_frames(path, W, H)
+    assert report['rows'] == len(_read(path)) and report['dropped_short'] == 0
+    for i in range(cfg.num_train):
+        vid = f'syn2_train_{i:03d}'
+        video = SyntheticVideoV2(cfg.video, video_seed_v2(cfg, i))
+        assert tracks[vid], vid
+        for tr in tracks[vid]:
+            assert (np.diff(tr.frames) == 1).all()
+            for t, box in zip(tr.frames[::7], tr.boxes[::7]):
+                ann = {a.person_id: a.box for a in video.annotations(int(t) - 1)}
+                np.testing.assert_allclose(box, ann[tr.track_id], atol=0.5e-3 * W + 1e-4)
+        lo = cfg.video.fps * cfg.video.keyframe_margin
+        pids = {a.person_id for a in video.annotations(lo)}
+        assert pids <= {tr.track_id for tr in tracks[vid] if tr.frames[0] == lo + 1}
+
+
+def test_person_tracks_split_drop_and_bad_rows(tmp_path):
+    from stadl_plugins.datasets.synthetic.person_tracks import (
+        person_tracks_from_movement_frames,
+    )
+    p = tmp_path / 'mf.csv'
+    rows = ['v,0,0.1,0.2,0.3,0.4,stand,0,0,0', 'v,1,0.1,0.2,0.3,0.5,stand,0,0,0',
+            'v,3,0.0,0.0,0.5,0.5,walk,0,0,0',               # gap: frames 0-1, 3
+            'v,1,0.5,0.5,1.0,1.0,wave,2,0,0', 'w,5,0,0,1,1,stand,0,0,0']
+    p.write_text('\n'.join(rows) + '\n')
+    tracks, rep = person_tracks_from_movement_frames(str(p), 100, 50, min_length=2)
+    assert rep == dict(rows=5, tracks=1, dropped_short=3, splits=1)
+    (tr,) = tracks['v']
+    assert tr.track_id == 0 and tr.frames.tolist() == [1, 2]
+    np.testing.assert_allclose(tr.boxes, [[10, 10, 30, 20], [10, 10, 30, 25]])
+    tracks, rep = person_tracks_from_movement_frames(str(p), 100, 50, videos=['w'])
+    assert list(tracks) == ['w'] and tracks['w'][0].frames.tolist() == [6]
+    p.write_text(rows[0] + '\nv,2,0.3,0.2,0.1,0.4,stand,0,0,0\n')
+    with pytest.raises(ValueError, match=r'mf\.csv:2: .*x1 <= x2'):
+        person_tracks_from_movement_frames(str(p), 100, 50)
+    p.write_text(rows[0] + '\n' + rows[0] + '\n')
+    with pytest.raises(ValueError, match=r'mf\.csv:2: person 0 .* twice'):
+        person_tracks_from_movement_frames(str(p), 100, 50)
+    p.write_text('v,0,0.1\n')
+    with pytest.raises(ValueError, match=r'mf\.csv:1: expected 10 columns'):
+        person_tracks_from_movement_frames(str(p), 100, 50)
+    with pytest.raises(FileNotFoundError, match='movement_frames'):
+        person_tracks_from_movement_frames(str(tmp_path / 'nope.csv'), 100, 50)
