@@ -1,4 +1,4 @@
-"""Paired per-video bootstrap of frame-AP differences (benchmark v2 statistics).
+"""Paired per-video bootstrap of frame-AP and video-AP differences (benchmark v2).
 
 A comparison row (a method) and the stock row are evaluated on the *same* val
 videos, each over several training seeds. Resampling **videos** with
@@ -23,6 +23,11 @@ indices (``rng.integers(0, V, (n_boot, V))`` from ``np.random.default_rng(seed)`
 percentiles by linear interpolation). Copies of one detection are adjacent in the
 ranking (ties between different detections keep the original, stable order).
 
+Video-AP (RecLNet block): tubes are matched to the GT tubes of their own video
+(ACT's rule, :func:`rank_video_run`), so the same argument holds; the AP of a
+resample is ACT's trapezoid with the copies expanded (:func:`weighted_act_ap`,
+tested against ``video_ap(protocol='act')`` on the expanded video list).
+
 Matching rules (per keyframe and class): detections by descending score (stable),
 each takes the GT box of highest IoU (the first on equal IoU); TP if IoU >=
 ``iou_thr`` and that box is still free, else FP; only keyframes with GT are
@@ -36,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .functional.boxes import pairwise_iou
+from .functional.video_ap import ACT_TUBE_NMS_THR, act_ranked, act_true_positives, act_tube_nms
 
 
 @dataclass
@@ -145,6 +151,92 @@ def weighted_ap(rc: RankedClass, weights: np.ndarray, chunk: int = 2 ** 22) -> n
     return out
 
 
+def weighted_act_ap(rc: RankedClass, weights: np.ndarray, chunk: int = 2 ** 22) -> np.ndarray:
+    """ACT's AP (trapezoid under the raw PR curve from (0, 1), no envelope) of the
+    resampled set for each row of ``weights`` (``(B, V)`` counts); a fraction.
+
+    The copies of a detection are adjacent in the ranking. A run of ``w`` copies
+    of an FP leaves recall unchanged and adds no area. A run of ``w`` copies of a
+    TP preceded by ``b`` detections of which ``a`` are TPs passes through the
+    precisions ``p_k = (a + k) / (b + k)``, ``k = 0..w`` (``p_0 = 1`` when
+    ``b = 0``: the curve's start point), each step ``1 / N`` wide, so it adds
+    ``(p_0 / 2 + p_1 + ... + p_{w-1} + p_w / 2) / N``. Tested against expanding the
+    copies into separate videos and running ``video_ap(protocol='act')``.
+    Returns ``(B,)`` float64; NaN where the resample holds no GT of the class
+    (ACT itself would give 0 there).
+    """
+    W = np.atleast_2d(np.asarray(weights, np.float64))
+    B = W.shape[0]
+    npos = W @ rc.num_gt.astype(np.float64)
+    out = np.full(B, np.nan)
+    D = len(rc.tp)
+    has = npos > 0
+    if D == 0:
+        out[has] = 0.0
+        return out
+    tp = np.asarray(rc.tp, np.float64)
+    step = max(1, chunk // D)
+    for b0 in range(0, B, step):
+        w = W[b0:b0 + step][:, rc.video]                     # (b, D)
+        wtp = w * tp
+        b = np.cumsum(w, axis=1) - w                          # detections before
+        a = np.cumsum(wtp, axis=1) - wtp                      # TPs before
+        with np.errstate(invalid='ignore', divide='ignore'):
+            p0 = np.where(b > 0, a / b, 1.0)
+        pw = np.where(w > 0, (a + w) / np.maximum(b + w, 1), p0)
+        inner = np.zeros_like(w)                              # p_1 + ... + p_{w-1}
+        for k in range(1, int(w.max()) if w.size else 0):
+            inner += np.where(k < w, (a + k) / (b + k), 0.0)
+        area = tp * (w > 0) * (p0 / 2 + inner + pw / 2)
+        n = npos[b0:b0 + step]
+        with np.errstate(invalid='ignore', divide='ignore'):
+            out[b0:b0 + step] = np.where(n > 0, area.sum(axis=1) / n, np.nan)
+    return out
+
+
+_AP_RULES = {'voc': weighted_ap, 'act': weighted_act_ap}
+
+
+def _ap_rule(ap: str):
+    if ap not in _AP_RULES:
+        raise ValueError(f"ap must be one of {sorted(_AP_RULES)}, got {ap!r}")
+    return _AP_RULES[ap]
+
+
+def rank_video_run(gt: dict, tubes: dict, videos: list, iou_thr: float,
+                   labels=None) -> RankedRun:
+    """ACT video-AP matching of one run's tubes, ranked per label, for the bootstrap.
+
+    Args:
+        gt: ACT-schema GT dict (``labels``, ``gttubes``).
+        tubes: ``{label index: [(video, score, tube), ...]}`` as for
+            :func:`~stadl_plugins.evaluation.functional.video_ap.video_ap`; they go
+            through ACT's 3D tube NMS (0.3) here, once.
+        videos: the evaluated videos (the same list for every compared run).
+        iou_thr: the tube-IoU threshold.
+        labels: label indices to rank (default: all of ``gt['labels']``).
+
+    Returns:
+        :class:`RankedRun` whose classes are label indices; use ``ap='act'`` with
+        :func:`paired_bootstrap` / :func:`point_aps` (``point_aps(...)`` times 100
+        equals ``video_ap(..., protocol='act')``'s per-class AP).
+    """
+    videos = list(videos)
+    vidx = {v: i for i, v in enumerate(videos)}
+    kept = act_tube_nms(tubes, videos, ACT_TUBE_NMS_THR)
+    labels = range(len(gt['labels'])) if labels is None else labels
+    classes = {}
+    for il in labels:
+        il = int(il)
+        _, ranked = act_ranked(gt, kept, videos, il)
+        tp = act_true_positives(ranked, iou_thr).astype(np.float64)
+        vi = np.array([vidx[v] for v, _ in ranked], np.int64)
+        ng = np.array([len(gt['gttubes'].get(v, {}).get(il, ())) for v in videos],
+                      np.int64)
+        classes[il] = RankedClass(tp, vi, ng)
+    return RankedRun(videos, classes)
+
+
 def resample_weights(num_videos: int, n_boot: int, seed: int) -> np.ndarray:
     """``(n_boot, V)`` per-video counts of ``rng.integers(0, V, (n_boot, V))``."""
     rng = np.random.default_rng(seed)
@@ -178,15 +270,19 @@ def verdict(lo: float, hi: float) -> str:
     return '+' if lo > 0 else '-'
 
 
-def run_aps(runs: list[RankedRun], class_ids, weights: np.ndarray) -> np.ndarray:
-    """``(S, B, C)`` APs of each run under each resample."""
-    return np.stack([np.stack([weighted_ap(r.classes[int(c)], weights)
+def run_aps(runs: list[RankedRun], class_ids, weights: np.ndarray,
+            ap: str = 'voc') -> np.ndarray:
+    """``(S, B, C)`` APs of each run under each resample (``ap``: ``'voc'``, the
+    frame-AP envelope rule, or ``'act'``, ACT's video-AP trapezoid)."""
+    fn = _ap_rule(ap)
+    return np.stack([np.stack([fn(r.classes[int(c)], weights)
                                for c in class_ids], axis=-1) for r in runs])
 
 
 def paired_bootstrap(method_runs: list[RankedRun], stock_runs: list[RankedRun],
                      class_names: dict, groups: dict | None = None,
-                     n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+                     n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                     ap: str = 'voc') -> dict:
     """Effect of a method over the stock row with paired per-video bootstrap CIs.
 
     Args:
@@ -196,6 +292,8 @@ def paired_bootstrap(method_runs: list[RankedRun], stock_runs: list[RankedRun],
         groups: ``{group: [class names]}``; a group's value is the mean of its
             classes' APs (classes without GT in a resample are left out).
         n_boot, seed: resamples and the seed of their generator.
+        ap: ``'voc'`` (frame-AP, :func:`weighted_ap`) or ``'act'`` (video-AP,
+            :func:`weighted_act_ap`, runs from :func:`rank_video_run`).
 
     Returns:
         dict with ``per_class``, ``per_group`` and ``overall`` (the mAP); each
@@ -211,8 +309,9 @@ def paired_bootstrap(method_runs: list[RankedRun], stock_runs: list[RankedRun],
     names = [class_names[c] for c in ids]
     V = len(videos)
     W = np.vstack([np.ones((1, V)), resample_weights(V, n_boot, seed)])
-    m = np.nanmean(run_aps(method_runs, ids, W), axis=0) if len(method_runs) else None
-    s = np.nanmean(run_aps(stock_runs, ids, W), axis=0)
+    _ap_rule(ap)
+    m = np.nanmean(run_aps(method_runs, ids, W, ap), axis=0) if len(method_runs) else None
+    s = np.nanmean(run_aps(stock_runs, ids, W, ap), axis=0)
 
     def cell(mv, sv):
         d = mv - sv
@@ -240,10 +339,11 @@ def paired_bootstrap(method_runs: list[RankedRun], stock_runs: list[RankedRun],
     return out
 
 
-def point_aps(run: RankedRun, class_names: dict) -> dict:
+def point_aps(run: RankedRun, class_names: dict, ap: str = 'voc') -> dict:
     """``{name: AP}`` of one run on its own videos (no resampling)."""
     ones = np.ones((1, len(run.videos)))
-    return {n: float(weighted_ap(run.classes[int(c)], ones)[0])
+    fn = _ap_rule(ap)
+    return {n: float(fn(run.classes[int(c)], ones)[0])
             for c, n in class_names.items()}
 
 
@@ -255,6 +355,7 @@ def format_cell(entry: dict, digits: int = 3) -> str:
     return f'n.s. ({body})' if entry['verdict'] == 'n.s.' else body
 
 
-__all__ = ['RankedClass', 'RankedRun', 'rank_run', 'weighted_ap', 'resample_weights',
+__all__ = ['RankedClass', 'RankedRun', 'rank_run', 'rank_video_run', 'weighted_ap',
+           'weighted_act_ap', 'resample_weights',
            'counts_of', 'percentile_ci', 'verdict', 'run_aps', 'paired_bootstrap',
            'point_aps', 'format_cell']

@@ -12,11 +12,14 @@ from stadl_plugins.evaluation.bootstrap import (
     percentile_ci,
     point_aps,
     rank_run,
+    rank_video_run,
     resample_weights,
     verdict,
+    weighted_act_ap,
     weighted_ap,
 )
 from stadl_plugins.evaluation.functional.ava_frame_ap import ava_frame_ap
+from stadl_plugins.evaluation.functional.video_ap import video_ap
 from stadl_plugins.evaluation.functional.average_precision import (
     average_precision,
     precision_recall,
@@ -163,3 +166,109 @@ def test_paired_bootstrap_seeds_groups_and_verdicts():
 def test_verdict():
     assert verdict(-0.1, 0.2) == 'n.s.' and verdict(0.0, 0.1) == 'n.s.'
     assert verdict(0.01, 0.1) == '+' and verdict(-0.3, -0.1) == '-'
+
+
+# --------------------------------------------------------------- video-AP (ACT)
+def _random_tube_case(rng, V=6, labels=('a', 'b')):
+    """ACT-schema GT with 0-2 tubes per video and label, detections near them."""
+    gttubes, tubes = {}, {i: [] for i in range(len(labels))}
+    for v in range(V):
+        vid = f'v{v}'
+        gttubes[vid] = {}
+        for il in range(len(labels)):
+            n = int(rng.integers(0, 3))
+            g = []
+            for _ in range(n):
+                s = int(rng.integers(1, 30))
+                f = np.arange(s, s + int(rng.integers(5, 20)))
+                xy = rng.uniform(0, 100, 2)
+                g.append(np.c_[f, np.tile(np.r_[xy, xy + 40], (len(f), 1))].astype(float))
+            if g:
+                gttubes[vid][il] = g
+            for _ in range(int(rng.integers(0, 5))):
+                if g and rng.random() < 0.7:
+                    base = g[int(rng.integers(len(g)))]
+                    cut = int(rng.integers(0, 4))
+                    t = base[cut:].copy()
+                    t[:, 1:] += rng.normal(0, 8, (len(t), 4))
+                else:
+                    s = int(rng.integers(1, 30))
+                    f = np.arange(s, s + 10)
+                    xy = rng.uniform(0, 100, 2)
+                    t = np.c_[f, np.tile(np.r_[xy, xy + 30], (10, 1))].astype(float)
+                tubes[il].append((vid, float(rng.random()), t))
+    return dict(labels=list(labels), gttubes=gttubes), tubes
+
+
+def _expanded_video_ap(gt, tubes, videos, w, thr):
+    """ACT video-AP with video v copied w[v] times (fresh names, own GT)."""
+    egt = dict(labels=gt['labels'], gttubes={})
+    etubes = {il: [] for il in tubes}
+    evideos = []
+    for v, n in zip(videos, w):
+        for k in range(int(n)):
+            name = f'{v}#{k}'
+            evideos.append(name)
+            egt['gttubes'][name] = gt['gttubes'][v]
+            for il, cands in tubes.items():
+                etubes[il] += [(name, s, t) for vv, s, t in cands if vv == v]
+    res = video_ap(egt, etubes, evideos, thr, protocol='act')
+    return {il: res['per_class'][n] / 100 for il, n in enumerate(gt['labels'])}
+
+
+def test_weighted_act_ap_hand_computed():
+    # TP, FP, TP of 3 GT: curve (0,1) (1/3,1) (1/3,1/2) (2/3,2/3)
+    rc = RankedClass(tp=np.array([1., 0., 1.]), video=np.array([0, 0, 1]),
+                     num_gt=np.array([1, 2]))
+    W = np.array([[1, 1], [0, 2], [0, 0]], float)
+    ap = weighted_act_ap(rc, W)
+    assert ap[0] == pytest.approx(1 / 3 * 1 + 1 / 3 * (1 / 2 + 2 / 3) / 2)
+    # video 1 twice: TP TP of 4 GT at P = 1 -> 1/2 (the trapezoid, no envelope)
+    assert ap[1] == pytest.approx(0.5)
+    assert np.isnan(ap[2])
+    # FP first: (0,1) -> (0,0) adds nothing, then TP at P = 1/2
+    rc2 = RankedClass(tp=np.array([0., 1.]), video=np.array([0, 0]), num_gt=np.array([1]))
+    assert weighted_act_ap(rc2, np.ones((1, 1)))[0] == pytest.approx((0 + 0.5) / 2)
+
+
+def test_weighted_act_ap_equals_video_ap_on_the_expanded_videos():
+    rng = np.random.default_rng(7)
+    checked = 0
+    for case in range(6):
+        gt, tubes = _random_tube_case(rng)
+        videos = sorted(gt['gttubes'])
+        for thr in (0.2, 0.5):
+            run = rank_video_run(gt, tubes, videos, thr)
+            # the point estimate is ACT's video-AP
+            ref = video_ap(gt, tubes, videos, thr, protocol='act')['per_class']
+            mine = point_aps(run, {0: 'a', 1: 'b'}, ap='act')
+            for il, n in enumerate(gt['labels']):
+                if run.classes[il].num_gt.sum():
+                    assert mine[n] * 100 == pytest.approx(ref[n], abs=1e-10)
+            W = resample_weights(len(videos), 8, seed=case)
+            got = {il: weighted_act_ap(run.classes[il], W, chunk=16) for il in (0, 1)}
+            for b, w in enumerate(W):
+                want = _expanded_video_ap(gt, tubes, videos, w, thr)
+                for il in (0, 1):
+                    if np.dot(w, run.classes[il].num_gt) == 0:
+                        assert np.isnan(got[il][b])
+                        continue
+                    assert got[il][b] == pytest.approx(want[il], abs=1e-12)
+                    checked += 1
+    assert checked > 100
+
+
+def test_paired_bootstrap_act_rule():
+    rng = np.random.default_rng(2)
+    gt, tubes = _random_tube_case(rng, V=12)
+    videos = sorted(gt['gttubes'])
+    perfect = {il: [(v, 1.0 - 0.01 * k, g) for v in videos
+                    for k, g in enumerate(gt['gttubes'][v].get(il, []))]
+               for il in range(2)}
+    m = [rank_video_run(gt, perfect, videos, 0.5)] * 3
+    s = [rank_video_run(gt, tubes, videos, 0.5)] * 3
+    res = paired_bootstrap(m, s, {0: 'a', 1: 'b'}, n_boot=100, seed=0, ap='act')
+    assert res['overall']['method'] == pytest.approx(1.0)
+    assert res['overall']['verdict'] == '+'
+    with pytest.raises(ValueError, match='ap must be one of'):
+        paired_bootstrap(m, s, {0: 'a'}, ap='envelope')

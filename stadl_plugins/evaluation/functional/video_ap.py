@@ -159,10 +159,15 @@ def _best_remaining(ious: np.ndarray, free: np.ndarray) -> int:
     return int(cand[np.argmax(ious[cand])]) if len(cand) else -1
 
 
-def _act_ap(num_gt, ranked, iou_thr, pr_dtype=np.float64) -> float:
-    """AP (a fraction) of one label at ``iou_thr``; GT fresh at each call."""
-    if num_gt == 0:
-        return 0.0  # the reference: 0 without detections, a 0/0 crash with them
+def act_true_positives(ranked, iou_thr: float) -> np.ndarray:
+    """ACT's TP flags of ranked tubes: each takes the best remaining GT tube of its
+    video and is a TP if that tube IoU is >= ``iou_thr`` (GT fresh at each call).
+
+    ``ranked``: ``[(video, ious or None), ...]`` in ranking order, ``ious`` the
+    tube's IoU with each GT tube of its video (None: the video has no GT).
+    Returns ``(len(ranked),)`` bool. Matching never looks outside a video, so
+    the flags do not change when videos are resampled (the bootstrap relies on it).
+    """
     tp = np.zeros(len(ranked), dtype=bool)
     free = {}
     for rank, (v, ious) in enumerate(ranked):
@@ -173,6 +178,23 @@ def _act_ap(num_gt, ranked, iou_thr, pr_dtype=np.float64) -> float:
         if best >= 0 and ious[best] >= iou_thr:
             f[best] = False
             tp[rank] = True
+    return tp
+
+
+def act_ranked(gt: dict, tubes: dict, videos: list, ilabel: int):
+    """``(num_gt, ranked)`` of one label for :func:`act_true_positives`.
+
+    ``tubes`` must already be through :func:`act_tube_nms`; the ranking is ACT's
+    ``np.argsort(-scores)``.
+    """
+    return _act_ranked(gt, tubes, videos, ilabel)
+
+
+def _act_ap(num_gt, ranked, iou_thr, pr_dtype=np.float64) -> float:
+    """AP (a fraction) of one label at ``iou_thr``; GT fresh at each call."""
+    if num_gt == 0:
+        return 0.0  # the reference: 0 without detections, a 0/0 crash with them
+    tp = act_true_positives(ranked, iou_thr)
     p, r = precision_recall(np.zeros(len(ranked)), tp, num_gt,
                             order=np.arange(len(ranked)))
     return act_average_precision(p, r, pr_dtype)
