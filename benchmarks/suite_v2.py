@@ -13,6 +13,10 @@ parameters it was done with; a stage whose parameters changed runs again):
    from the pretrained backbone, one run per training seed ``s`` on data seed 0
    and one per extra data seed; val detections saved;
 5. ``random[d]``: random scores on the same val proposals (the floor);
+   ``reclnet_features[1]``, ``reclnet[1]``: the RecLNet block
+   (``benchmarks/v2_reclnet.py``), cross-fitted -- the stock detector of data seed
+   0 scores the person tracks of data seed 1, where RecLNet trains and is
+   evaluated;
 6. ``summary``: ``<out>/summary.json`` -- ``{"sanity": {...}, "blocks": {...}}``,
    every effect with its paired per-video bootstrap 95 % CI, and ``report.md``.
 
@@ -62,13 +66,15 @@ def plan(tiny: bool, scale: float) -> dict:
         return dict(num_train=2, num_val=2, min_seconds=8, max_seconds=8,
                     pretrain_iters=2, pretrain_batch=2, stock_iters=2, stock_batch=2,
                     seeds=[0, 1, 2], data_seeds=[0, 1], n_boot=50, cache_limit=4,
-                    workers=0, head_iters=2, head_batch=2)
+                    workers=0, head_iters=2, head_batch=2, reclnet_every=2,
+                    reclnet_min_length=20, reclnet_epochs=1)
     s = max(scale, 1e-6)
     return dict(num_train=240, num_val=120, min_seconds=30, max_seconds=60,
                 pretrain_iters=int(24000 * s), pretrain_batch=32,
                 stock_iters=int(2000 * s), stock_batch=8, seeds=[0, 1, 2],
                 data_seeds=[0, 1, 2], n_boot=1000, cache_limit=None, workers=2,
-                head_iters=int(4000 * s), head_batch=8)
+                head_iters=int(4000 * s), head_batch=8, reclnet_every=2,
+                reclnet_min_length=20, reclnet_epochs=max(1, int(round(80 * s))))
 
 
 class State:
@@ -89,7 +95,10 @@ class State:
         return self.data[name]['result']
 
     def record(self, name: str, params: dict, result, seconds: float):
-        self.data[name] = dict(params=params, result=result, seconds=round(seconds, 2))
+        # stored JSON-normalised (tuples -> lists), as a later run reads it back, so
+        # that done() is true for a stage recorded earlier in this same run
+        self.data[name] = json.loads(json.dumps(dict(params=params, result=result,
+                                                     seconds=round(seconds, 2))))
         tmp = self.path + '.tmp'
         with open(tmp, 'w') as f:
             json.dump(self.data, f, indent=1, sort_keys=True)
@@ -177,14 +186,16 @@ def random_dets(proposals: dict, class_ids, seed: int, thr: float = 0.9) -> dict
     return out
 
 
-def stage_list(p: dict, head_rows: list) -> list:
+def stage_list(p: dict, head_rows: list, track_blocks=()) -> list:
     """The run's stages in order, ``[(kind, arg)]``.
 
     Seed-major: training seed ``s`` of every row (the end-to-end stock detector
     and each cached head row of ``head_rows``, ``[(block, row)]``) comes before
     seed ``s + 1`` of any, so that a time budget cuts whole seeds and every row
-    of a claim has the same number of seeds. The noise-floor replicates (stock on
-    data seeds 1, 2) come last.
+    of a claim has the same number of seeds. Then the track blocks
+    (``track_blocks``: ``'reclnet'``, cross-fitted on data seed 1, so only with a
+    second data seed): its features, then its rows. The noise-floor replicates
+    (stock on data seeds 1, 2) come last.
     """
     stages = ([('data', d) for d in p['data_seeds']] + [('pretrain', 0), ('cache', 0)]
               + [('random', d) for d in p['data_seeds']])
@@ -193,6 +204,8 @@ def stage_list(p: dict, head_rows: list) -> list:
         if i == 0 and head_rows:
             stages.append(('cache_train', 0))
         stages += [('head', (b, row, s)) for b, row in head_rows]
+    if 'reclnet' in track_blocks and len(p['data_seeds']) > 1:
+        stages += [('reclnet_features', 1), ('reclnet', 1)]
     return stages + [('stock', (d, 0)) for d in p['data_seeds'][1:]]
 
 
@@ -205,6 +218,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     from tqdm import tqdm
     from v2_blocks import BLOCKS, evaluate_block, slug
+    from v2_reclnet import TRACK_BLOCKS
 
     import stadl_plugins  # noqa: F401
     from stadl_plugins.datasets.synthetic import (
@@ -221,20 +235,23 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             raise ValueError(f'data_seeds must start with 0 (the seed every row trains '
                              f'on); got {data_seeds}')
         p['data_seeds'] = [int(d) for d in data_seeds]
-    blocks = list(BLOCKS) if blocks is None else blocks
+    blocks = list(BLOCKS) + list(TRACK_BLOCKS) if blocks is None else blocks
     # every heavy stage in a fresh process (spawn) at full size: a 2 h run in one
     # process grew to 22 GB and was OOM-killed on the 24 GB CPU machine
     # (2026-12-02, in the first detector stage after data, pretraining and cache)
     isolate = (not tiny) if isolate is None else isolate
     call = _isolated if isolate else (lambda fn, *a, **k: fn(*a, **k))
     for b in blocks:
-        if b not in BLOCKS:
-            raise ValueError(f'unknown v2 block {b!r}; known: {sorted(BLOCKS)}')
+        if b not in BLOCKS and b not in TRACK_BLOCKS:
+            raise ValueError(f'unknown v2 block {b!r}; known: '
+                             f'{sorted(BLOCKS) + sorted(TRACK_BLOCKS)}')
+    track_blocks = [b for b in blocks if b in TRACK_BLOCKS]
+    blocks = [b for b in blocks if b in BLOCKS]  # the cached-feature blocks
     os.makedirs(out, exist_ok=True)
     work = osp.join(out, 'work')
     data_root = data_root or osp.join(work, 'data')
     state = State(osp.join(out, 'state.json'), fresh)
-    stages = stage_list(p, _unique_rows(blocks))
+    stages = stage_list(p, _unique_rows(blocks), track_blocks)
     if blocks_only:  # e.g. a second process beside one that trains the stock rows
         stages = [st for st in stages if st[0] not in ('stock', 'random')]
     skipped, timings = [], {}
@@ -316,6 +333,42 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             info = call(_train_head_and_predict, root_of[0], ckpt, work, p, s, class_ids,
                         overrides, path, progress)
             state.record(name, params, dict(dets=path, **info), time.time() - ts)
+        elif kind in ('reclnet_features', 'reclnet'):
+            from v2_reclnet import extract_features, run_block
+            stock = state.data.get('stock[(0, 0)]')
+            if not stock or not osp.isfile(stock['result']['dets']):
+                skipped.append(name)  # needs the detector of data seed 0
+                continue
+            det_dir = osp.dirname(stock['result']['dets'])
+            det_ckpt = _last_checkpoint(det_dir)
+            det_cfg = osp.join(det_dir, osp.basename(STOCK_CONFIG))
+            feat_root = osp.join(work, f'reclnet_d{arg}')
+            fparams = dict(stock=stock['params'], every=p['reclnet_every'],
+                           min_length=p['reclnet_min_length'],
+                           data=state.data.get(f'data[{arg}]', {}).get('params'))
+            if kind == 'reclnet_features':
+                if state.done(name, fparams):
+                    continue
+                info = call(extract_features, root_of[arg], det_cfg, det_ckpt, feat_root,
+                            every=p['reclnet_every'], min_length=p['reclnet_min_length'],
+                            progress=progress)
+                state.record(name, fparams, info, time.time() - ts)
+            else:
+                params = dict(features=fparams, epochs=p['reclnet_epochs'],
+                              seeds=p['seeds'], n_boot=p['n_boot'])
+                path = osp.join(feat_root, 'block.json')
+                if state.done(name, params) and osp.isfile(path):
+                    continue
+                if not state.done(f'reclnet_features[{arg}]', fparams):
+                    skipped.append(name)
+                    continue
+                blk = call(run_block, feat_root,
+                           osp.join(root_of[arg], 'annotations', 'synthetic_gt.pkl'),
+                           det_ckpt, seeds=tuple(p['seeds']), epochs=p['reclnet_epochs'],
+                           n_boot=p['n_boot'], plot_dir=out, progress=progress)
+                with open(path, 'w') as f:
+                    json.dump(blk, f, indent=1)
+                state.record(name, params, dict(block=path), time.time() - ts)
         elif kind == 'random':
             params = dict(seed=arg)
             path = osp.join(work, f'random_d{arg}', 'val_dets.pkl')
@@ -403,6 +456,11 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
         if any(runs_by_row.values()):
             out_blocks[b] = evaluate_block(b, runs_by_row, names, V2_GROUPS,
                                            n_boot=p['n_boot'])
+    for b in track_blocks:  # evaluated in their own stage (v2_reclnet.run_block)
+        e = state.data.get(f'{b}[1]')
+        if e and osp.isfile(e['result']['block']):
+            with open(e['result']['block']) as f:
+                out_blocks[b] = json.load(f)
     summary = dict(sanity=sanity, blocks=out_blocks,
                    meta=dict(tiny=tiny, scale=scale, device=device, plan=p,
                              skipped=skipped, stage_seconds=timings,
@@ -510,6 +568,17 @@ def _train_and_predict(root, ckpt, work_dir, p, seed, class_ids, device, path):
         pickle.dump(dets, f)
 
 
+def _last_checkpoint(work_dir: str) -> str:
+    """The checkpoint mmengine's Runner saved last in ``work_dir``."""
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        path = f.read().strip()
+    if not osp.isabs(path) or not osp.isfile(path):
+        path = osp.join(work_dir, osp.basename(path))
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{work_dir}/last_checkpoint names {path}, which is missing')
+    return path
+
+
 def _backbone_overrides(overrides: dict | None) -> dict:
     """The ``model.backbone.*`` part of a row's overrides (what changes its cache)."""
     return {k: v for k, v in (overrides or {}).items() if k.startswith('model.backbone')}
@@ -606,10 +675,14 @@ def report_md(summary: dict) -> str:
                 out.append(f"| {r['row']} | {r['seeds']} | " + ' | '.join(
                     f"{r[c]:.3f}" if c in r else '-' for c in cols) + ' |')
             out.append('')
+        if b['rows'] and 'segment_cls_map' in b['rows'][0]:  # the RecLNet block
+            from v2_reclnet import report_rows_md
+            out += report_rows_md(b)
         out += ['| claim | effect | 95 % CI | verdict |', '|---|---|---|---|']
         for c in b['claims']:
             if c['effect'] is None:
-                out.append(f"| {c['claim']} | - | - | {c['verdict']} |")
+                why = f" ({c['reason']})" if c.get('reason') else ''
+                out.append(f"| {c['claim']} | - | - | {c['verdict']}{why} |")
                 continue
             out.append(f"| {c['claim']} | {c['effect']:+.3f} | "
                        f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['verdict']} |")

@@ -92,8 +92,26 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
         assert 'rows' in block and block['claims']
         for c in block['claims']:
             assert set(c) >= {'claim', 'effect', 'ci95', 'verdict'}
+            if c['verdict'] == 'not run':  # only with the reason and the experiment
+                assert c['reason'] and c['experiment'] and c['effect'] is None
+                continue
             assert c['verdict'] in ('reproduced', 'not reproduced', 'n.s.')
-            assert len(c['ci95']) == 2
+            assert len(c['ci95']) == 2 and c['ci95'][0] <= c['ci95'][1]
+    # the RecLNet block (cross-fitted: data seed 0's detector on data seed 1's
+    # person tracks): every row with the three training seeds (the detector's own
+    # scores are one deterministic run), every claim
+    import v2_reclnet
+    rec = s['blocks']['reclnet']
+    assert [r['row'] for r in rec['rows']] == [v2_reclnet.row_key(n, m)
+                                               for n, _, m in v2_reclnet.ROWS]
+    assert [r['seeds'] for r in rec['rows']] == [1 if k == 'det' else 3
+                                                 for _, k, _ in v2_reclnet.ROWS]
+    assert all(0 <= r['v_map@0.3'] <= 1 for r in rec['rows'])
+    assert [c['claim'] for c in rec['claims']] == (
+        [c[0] for c in v2_reclnet.CLAIMS] + [c['claim'] for c in v2_reclnet.NOT_RUN])
+    from stadl_plugins.datasets.synthetic import SHORT_ACTIONS
+    assert rec['setup']['classes'] == list(SHORT_ACTIONS)
+    assert 'segment mAP' in (out / 'v2' / 'report.md').read_text()
     # the cached-feature ablation blocks (issue 20): every row, every seed, each claim
     from v2_blocks import BLOCKS
     for name, spec in BLOCKS.items():
