@@ -173,44 +173,35 @@ class SyntheticActorClipDataset(_ItemStartIndex, BaseActionDataset):
         need_before = self.span // 2               # frames before the centre
         need_after = self.span - self.span // 2 - 1
         self.num_impure = 0
-        with open(self.ann_file) as f:
-            for i, row in enumerate(csv.reader(f)):
-                if not row:
+        from .synthetic.movement_rows import read_movement_rows
+        for r in read_movement_rows(self.ann_file):
+            if self.pure and r.same_before is None:
+                raise ValueError(
+                    f'{self.ann_file}:{r.line}: pure=True needs the run lengths '
+                    'of movement_frames_<split>.csv (10 columns); write them for '
+                    'an existing dataset with stadl_plugins.datasets.synthetic.'
+                    'generator_v2.write_movement_frames(data_root)')
+            if r.movement not in self.movements:
+                raise ValueError(f'{self.ann_file}:{r.line}: movement {r.movement!r} '
+                                 f'not in {self.movements}')
+            if r.same_before is None:  # 8 columns: the key is a keyframe timestamp
+                ts = r.key
+                key = self.fps * (ts - self.timestamp_start)
+            else:
+                key = r.key
+                ts = self.timestamp_start + key / self.fps
+                if self.pure and (r.same_before < need_before
+                                  or r.same_after < need_after):
+                    self.num_impure += 1
                     continue
-                if len(row) not in (8, 10):
-                    raise ValueError(
-                        f'{self.ann_file}:{i + 1}: expected 8 columns (video_id,'
-                        'timestamp,x1,y1,x2,y2,movement,person_id) or 10 (video_id,'
-                        'frame,...,person_id,same_before,same_after), got '
-                        f'{len(row)}')
-                if self.pure and len(row) != 10:
-                    raise ValueError(
-                        f'{self.ann_file}:{i + 1}: pure=True needs the run lengths '
-                        'of movement_frames_<split>.csv (10 columns); write them for '
-                        'an existing dataset with stadl_plugins.datasets.synthetic.'
-                        'generator_v2.write_movement_frames(data_root)')
-                if row[6] not in self.movements:
-                    raise ValueError(f'{self.ann_file}:{i + 1}: movement {row[6]!r} '
-                                     f'not in {self.movements}')
-                vid = row[0]
-                if len(row) == 8:
-                    ts = int(row[1])
-                    key = self.fps * (ts - self.timestamp_start)
-                else:
-                    key = int(row[1])
-                    ts = self.timestamp_start + key / self.fps
-                    if self.pure and (int(row[8]) < need_before
-                                      or int(row[9]) < need_after):
-                        self.num_impure += 1
-                        continue
-                box = [float(v) for v in row[2:6]]
-                first = key - self.span // 2
-                data.append(dict(frame_dir=osp.join(self.data_prefix['img'], vid),
-                                 item_start_index=1 + first, total_frames=self.span,
-                                 label=self.movements.index(row[6]),
-                                 actor_box=box, video_id=vid, timestamp=ts,
-                                 person_id=int(row[7]), crop_seed=i,
-                                 filename_tmpl=self.filename_tmpl))
+            first = key - self.span // 2
+            # crop_seed: the 0-based row index, as before the shared reader
+            data.append(dict(frame_dir=osp.join(self.data_prefix['img'], r.video),
+                             item_start_index=1 + first, total_frames=self.span,
+                             label=self.movements.index(r.movement),
+                             actor_box=list(r.box), video_id=r.video, timestamp=ts,
+                             person_id=r.person_id, crop_seed=r.line - 1,
+                             filename_tmpl=self.filename_tmpl))
         if self.pure:
             from mmengine.logging import print_log
             print_log(f'{self.ann_file}: {len(data)} single-movement clips kept, '

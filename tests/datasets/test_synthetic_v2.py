@@ -404,3 +404,22 @@ def test_person_tracks_split_drop_and_bad_rows(tmp_path):
         person_tracks_from_movement_frames(str(p), 100, 50)
     with pytest.raises(FileNotFoundError, match='movement_frames'):
         person_tracks_from_movement_frames(str(tmp_path / 'nope.csv'), 100, 50)
+
+
+def test_movement_rows_one_reader_for_both_formats(tmp_path):
+    from stadl_plugins.datasets.synthetic.movement_rows import read_movement_rows
+    p = tmp_path / 'm.csv'
+    p.write_text('v,902,0.1,0.2,0.3,0.4,spin,3\n\nv,5,0.1,0.2,0.3,0.4,walk,1,2,7\n')
+    rows = list(read_movement_rows(str(p)))
+    assert [(r.line, r.key, r.movement, r.person_id, r.same_before, r.same_after)
+            for r in rows] == [(1, 902, 'spin', 3, None, None), (3, 5, 'walk', 1, 2, 7)]
+    assert rows[0].box == (0.1, 0.2, 0.3, 0.4)
+    with pytest.raises(ValueError, match=r'm\.csv:1: expected 10 columns'):
+        list(read_movement_rows(str(p), columns=(10,)))
+    for bad, msg in (('v,5,0.3,0.2,0.1,0.4,walk,1,2,7', 'x1 <= x2'),
+                     ('v,-1,0.1,0.2,0.3,0.4,walk,1,2,7', '0-based frame'),
+                     ('v,5,0.1,0.2,0.3,nan,walk,1,2,7', 'normalised box'),
+                     ('v,5,0.1,0.2,0.3,0.4,walk,x,2,7', 'must be integers')):
+        p.write_text('\n' + bad + '\n')
+        with pytest.raises(ValueError, match=rf'm\.csv:2: .*{msg}'):
+            list(read_movement_rows(str(p)))

@@ -22,16 +22,14 @@ reported.
 """
 from __future__ import annotations
 
-import csv
 import os
 
 import numpy as np
 
 from ...structures.track import Track
+from .movement_rows import read_movement_rows
 
 __all__ = ['person_tracks_from_movement_frames']
-
-_COLUMNS = 10
 
 
 def person_tracks_from_movement_frames(path: str, width: int, height: int,
@@ -65,31 +63,15 @@ def person_tracks_from_movement_frames(path: str, width: int, height: int,
     scale = np.array([width, height, width, height], np.float64)
     rows: dict = {}  # (video, pid) -> {frame: box}
     n_rows = 0
-    with open(path, newline='') as f:
-        for line, row in enumerate(csv.reader(f), 1):
-            if len(row) != _COLUMNS:
-                raise ValueError(f'{path}:{line}: expected {_COLUMNS} columns (video_id, '
-                                 'frame, x1, y1, x2, y2, movement, person_id, '
-                                 f'same_before, same_after), got {len(row)}: {row}')
-            vid = row[0]
-            if keep is not None and vid not in keep:
-                continue
-            try:
-                frame, pid = int(row[1]), int(row[7])
-                box = np.array([float(v) for v in row[2:6]], np.float64)
-            except ValueError as e:
-                raise ValueError(f'{path}:{line}: frame and person_id must be integers '
-                                 f'and x1..y2 numbers: {row} ({e})') from None
-            if frame < 0 or not np.isfinite(box).all() or box[2] < box[0] \
-                    or box[3] < box[1]:
-                raise ValueError(f'{path}:{line}: expected a 0-based frame and a '
-                                 f'normalised box with x1 <= x2, y1 <= y2: {row}')
-            per = rows.setdefault((vid, pid), {})
-            if frame in per:
-                raise ValueError(f'{path}:{line}: person {pid} of {vid!r} appears twice '
-                                 f'at frame {frame}')
-            per[frame] = box * scale
-            n_rows += 1
+    for r in read_movement_rows(path, columns=(10,)):
+        if keep is not None and r.video not in keep:
+            continue
+        per = rows.setdefault((r.video, r.person_id), {})
+        if r.key in per:
+            raise ValueError(f'{path}:{r.line}: person {r.person_id} of {r.video!r} '
+                             f'appears twice at frame {r.key}')
+        per[r.key] = np.array(r.box, np.float64) * scale
+        n_rows += 1
     tracks: dict = {}
     dropped = splits = 0
     for (vid, pid) in sorted(rows):
