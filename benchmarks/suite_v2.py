@@ -331,7 +331,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             if state.done(name, params) and osp.isfile(path):
                 continue
             info = call(_train_head_and_predict, root_of[0], ckpt, work, p, s, class_ids,
-                        overrides, path, progress)
+                        overrides, path, progress, device)
             state.record(name, params, dict(dets=path, **info), time.time() - ts)
         elif kind in ('reclnet_features', 'reclnet'):
             from v2_reclnet import extract_features, run_block
@@ -354,8 +354,10 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                             progress=progress)
                 state.record(name, fparams, info, time.time() - ts)
             else:
+                from v2_reclnet import DECISION_THRESHOLDS, PENALTIES, THETAS
                 params = dict(features=fparams, epochs=p['reclnet_epochs'],
-                              seeds=p['seeds'], n_boot=p['n_boot'])
+                              seeds=p['seeds'], n_boot=p['n_boot'],
+                              grids=[PENALTIES, DECISION_THRESHOLDS, THETAS])
                 path = osp.join(feat_root, 'block.json')
                 if state.done(name, params) and osp.isfile(path):
                     continue
@@ -595,21 +597,23 @@ def cache_root_for(work: str, overrides: dict | None) -> str:
     return osp.join(work, 'cache_' + hashlib.sha256(_rows_key(bb).encode()).hexdigest()[:10])
 
 
-def _ensure_variant_cache(cfg, ckpt, cache_root, p, progress) -> None:
+def _ensure_variant_cache(cfg, ckpt, cache_root, p, progress, device: str = 'cpu') -> None:
+    """Build (or reuse) the train and val caches of a backbone variant; a stale
+    one (its manifest's config or checkpoint changed) is rebuilt, never refused."""
     from stadl_plugins.benchmark.feature_cache import build_feature_cache
     from stadl_plugins.benchmark.manifest import StaleCacheError
     for split in ('train', 'val'):
         d = osp.join(cache_root, split)
         try:
             build_feature_cache(cfg, ckpt, d, split, limit=p['cache_limit'],
-                                progress=progress)
+                                device=device, progress=progress)
         except StaleCacheError:  # the suite owns this folder: rebuild, never refuse
             build_feature_cache(cfg, ckpt, d, split, limit=p['cache_limit'],
-                                progress=progress, rebuild=True)
+                                device=device, progress=progress, rebuild=True)
 
 
 def _train_head_and_predict(root, ckpt, work, p, seed, class_ids, overrides, path,
-                            progress) -> dict:
+                            progress, device: str = 'cpu') -> dict:
     """One row of a cached block: the stock v2 config + ``overrides``, its neck /
     RoI head trained on the train cache, detections on the val cache."""
     from stadl_plugins.benchmark.cached_heads import predict_on_cache, train_on_cache
@@ -626,7 +630,7 @@ def _train_head_and_predict(root, ckpt, work, p, seed, class_ids, overrides, pat
         # would run a row's neck too; the cache must hold backbone features)
         cache_cfg = stock_config(root, meta, ckpt, osp.dirname(path), p, seed)
         cache_cfg.merge_from_dict(_backbone_overrides(overrides))
-        _ensure_variant_cache(cache_cfg, ckpt, cache_root, p, progress)
+        _ensure_variant_cache(cache_cfg, ckpt, cache_root, p, progress, device)
     train = load_feature_cache(osp.join(cache_root, 'train'), cfg, ckpt, 'train',
                                limit=p['cache_limit'])
     val = load_feature_cache(osp.join(cache_root, 'val'), cfg, ckpt, 'val',

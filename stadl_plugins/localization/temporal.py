@@ -271,12 +271,14 @@ def median_threshold_mask(scores: np.ndarray, lengths: np.ndarray, window: int =
 
 
 def viterbi_segments(scores: np.ndarray, lengths: np.ndarray, switch_penalty: float = 2.0,
-                     eps: float = 1e-6):
+                     eps: float = 1e-6, decision_threshold: float = 0.5):
     """2-state (background / action) Viterbi labelling per track and class.
 
     Maximises ``sum_t u(state_t, t) - switch_penalty * [state_t != state_{t-1}]``
-    with ``u(action, t) = log s_t`` and ``u(background, t) = log(1 - s_t)`` over
-    each track's valid frames; vectorized over tracks and classes, a loop over
+    with ``u(action, t) = log(s_t / tau)`` and ``u(background, t) = log((1 - s_t) /
+    (1 - tau))`` over each track's valid frames (``tau = decision_threshold``; at
+    the default 0.5 these are ``log s_t`` and ``log(1 - s_t)`` up to a constant,
+    so a frame alone is labelled action iff ``s_t > tau``); vectorized over tracks and classes, a loop over
     time. With two states only the difference ``delta = V(action) - V(background)``
     of the best path scores matters: ``delta_t = clip(delta_{t-1}, -lambda,
     lambda) + log(s_t / (1 - s_t))``; the best predecessor of the background
@@ -288,6 +290,11 @@ def viterbi_segments(scores: np.ndarray, lengths: np.ndarray, switch_penalty: fl
         lengths: ``(N,)``.
         switch_penalty: ``lambda``, cost of one state change (larger -> fewer,
             longer runs).
+        decision_threshold: ``tau`` in (0, 1), where a lone frame's unaries are
+            equal (0.5: the plain log-odds). Scores that are not calibrated
+            probabilities (e.g. a multi-label sigmoid head, mostly far below 0.5)
+            need a lower one; gap we filled: the paper's Viterbi baseline [49]
+            weights its unaries per class, tuned on training data.
 
     Returns:
         ``track, cls, begin, end`` int arrays of the action-state runs.
@@ -296,10 +303,14 @@ def viterbi_segments(scores: np.ndarray, lengths: np.ndarray, switch_penalty: fl
     n, t, c = scores.shape
     lengths = np.asarray(lengths, dtype=np.int64)
     lam = float(switch_penalty)
+    tau = float(decision_threshold)
+    if not 0 < tau < 1:
+        raise ValueError(f'decision_threshold must be in (0, 1), got {decision_threshold}')
+    offset = np.log(tau) - np.log1p(-tau)
 
     def llr(k):
         s = np.clip(scores[:, k].astype(np.float64), eps, 1 - eps)
-        return np.log(s) - np.log1p(-s)  # (N, C)
+        return np.log(s) - np.log1p(-s) - offset  # (N, C)
 
     prev_bg_is_action = np.zeros((t, n, c), dtype=bool)
     prev_action_is_action = np.zeros((t, n, c), dtype=bool)
@@ -451,7 +462,8 @@ def localize_tracks(scores, boxes, lengths, start_frames, videos, method: str = 
                     nms_thr: float | None = 0.2, switch_penalty: float = 2.0,
                     min_length: int = 1, chunk: int = 1024, *, fps: float | None = None,
                     median_seconds: float | None = None,
-                    median_frames: int | None = None) -> dict:
+                    median_frames: int | None = None,
+                    viterbi_threshold: float = 0.5) -> dict:
     """Cut scored person tracks into per-class tubes (vectorized).
 
     Args:
@@ -463,6 +475,8 @@ def localize_tracks(scores, boxes, lengths, start_frames, videos, method: str = 
         top_k: sub-track score = mean of its top-``top_k`` raw scores (40).
         nms_thr: ST-NMS threshold per video and class (0.2); None disables it.
         switch_penalty: Viterbi state-change cost.
+        viterbi_threshold: Viterbi decision threshold ``tau``
+            (:func:`viterbi_segments`' ``decision_threshold``; 0.5: plain log-odds).
         min_length: drop sub-tracks shorter than this many frames.
         chunk: tracks segmented at once.
         fps: frame rate of the videos (rows of ``scores`` are frames); needed by
@@ -487,7 +501,8 @@ def localize_tracks(scores, boxes, lengths, start_frames, videos, method: str = 
         if method == 'threshold':
             tr, cl, b, e = _runs(median_threshold_mask(s, ln, window, theta))
         else:
-            tr, cl, b, e = viterbi_segments(s, ln, switch_penalty)
+            tr, cl, b, e = viterbi_segments(s, ln, switch_penalty,
+                                            decision_threshold=viterbi_threshold)
         parts.append((tr + lo, cl, b, e))
     segs = tuple(np.concatenate([p[j] for p in parts]) for j in range(4))
     seg_scores = topk_segment_means(scores, *segs, k=top_k)
@@ -502,7 +517,7 @@ def localize_tracks(scores, boxes, lengths, start_frames, videos, method: str = 
 def localize_tracks_naive(scores, boxes, lengths, start_frames, videos, method='threshold',
                           window=None, theta=0.1, top_k=40, nms_thr=0.2, switch_penalty=2.0,
                           min_length=1, *, fps=None, median_seconds=None,
-                          median_frames=None) -> dict:
+                          median_frames=None, viterbi_threshold=0.5) -> dict:
     """Per-track, per-class Python loop reference of :func:`localize_tracks`
     (NMS with :func:`tube_iou`; same window arguments); used by the tests and the
     benchmark."""
@@ -519,7 +534,7 @@ def localize_tracks_naive(scores, boxes, lengths, start_frames, videos, method='
             if method == 'threshold':
                 keep = median_filter(scores[i, :ln, a], size=window, mode='reflect') >= theta
             else:
-                keep = _viterbi_1d(raw, switch_penalty)
+                keep = _viterbi_1d(raw, switch_penalty, tau=viterbi_threshold)
             t = 0
             while t < ln:
                 if not keep[t]:
@@ -548,10 +563,11 @@ def localize_tracks_naive(scores, boxes, lengths, start_frames, videos, method='
     return dict(out)
 
 
-def _viterbi_1d(s, switch_penalty, eps=1e-6):
-    """Textbook 2-state Viterbi on one score sequence (reference)."""
+def _viterbi_1d(s, switch_penalty, eps=1e-6, tau=0.5):
+    """Textbook 2-state Viterbi on one score sequence (reference); unaries
+    ``log((1 - s) / (1 - tau))`` and ``log(s / tau)``."""
     s = np.clip(np.asarray(s, dtype=np.float64), eps, 1 - eps)
-    u = np.stack([np.log1p(-s), np.log(s)], 1)  # (T, 2)
+    u = np.stack([np.log1p(-s) - np.log1p(-tau), np.log(s) - np.log(tau)], 1)  # (T, 2)
     v = u[0].copy()
     back = np.zeros((len(s), 2), dtype=np.int64)
     for k in range(1, len(s)):

@@ -66,6 +66,30 @@ def test_rows_that_change_the_backbone_get_their_own_feature_cache():
     assert other not in stage2 | {default}
 
 
+def test_variant_cache_rebuilds_a_stale_split_on_the_suite_device(monkeypatch):
+    # reuse and the stale check live in build_feature_cache (tested in
+    # test_v2_pretrain_cache.py); the suite must pass its device and rebuild,
+    # not refuse, a split whose manifest no longer matches
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    import suite_v2
+
+    from stadl_plugins.benchmark import feature_cache
+    from stadl_plugins.benchmark.manifest import StaleCacheError
+    calls = []
+
+    def build(cfg, ckpt, d, split, limit=None, device='cpu', progress=True,
+              rebuild=False):
+        calls.append((osp.basename(d), device, rebuild))
+        if split == 'val' and not rebuild:
+            raise StaleCacheError('checkpoint_sha256 changed')
+
+    monkeypatch.setattr(feature_cache, 'build_feature_cache', build)
+    suite_v2._ensure_variant_cache(None, 'ckpt', 'root', dict(cache_limit=None), False,
+                                   'cuda')
+    assert calls == [('train', 'cuda', False), ('val', 'cuda', False),
+                     ('val', 'cuda', True)]
+
+
 @pytest.mark.slow
 def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
     out = tmp_path / 'results'

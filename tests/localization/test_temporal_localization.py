@@ -87,6 +87,23 @@ def test_viterbi_finds_planted_segment():
     assert abs(b - 60) <= 2 and abs(e - 99) <= 2
 
 
+def test_viterbi_decision_threshold():
+    # with no switch cost every frame decides alone: action iff s > tau
+    s = np.array([[[0.05], [0.15], [0.3], [0.6], [0.12]]])
+    for tau, want in ((0.5, [(3, 3)]), (0.1, [(1, 4)]), (0.2, [(2, 3)])):
+        segs = _segs(viterbi_segments(s, [5], switch_penalty=0.0, decision_threshold=tau))
+        assert [(b, e) for _, _, b, e in segs] == want
+    # a weak planted segment (0.25 on 0.05) is found only with a low threshold
+    rng = np.random.default_rng(3)
+    w = np.clip(rng.normal(0.05, 0.02, (1, 120, 1)), 0, 1)
+    w[0, 40:70] = np.clip(rng.normal(0.25, 0.05, (30, 1)), 0, 1)
+    assert not _segs(viterbi_segments(w, [120], 2.0))
+    segs = _segs(viterbi_segments(w, [120], 2.0, decision_threshold=0.12))
+    assert [(b, e) for _, _, b, e in segs] == [(40, 69)]
+    with pytest.raises(ValueError, match='decision_threshold must be in'):
+        viterbi_segments(w, [120], 2.0, decision_threshold=1.0)
+
+
 def test_vectorized_equals_naive_loop():
     rng = np.random.default_rng(2)
     n, t, c = 12, 90, 3
@@ -99,8 +116,9 @@ def test_vectorized_equals_naive_loop():
         np.array([20, 20, 60, 80], np.float32)
     videos = [f'v{i % 3}' for i in range(n)]
     starts = rng.integers(1, 20, n)
-    for method in ('threshold', 'viterbi'):
-        kw = dict(method=method, median_frames=9, theta=0.3, top_k=10, switch_penalty=1.5)
+    for method, tau in (('threshold', 0.5), ('viterbi', 0.5), ('viterbi', 0.12)):
+        kw = dict(method=method, median_frames=9, theta=0.3, top_k=10, switch_penalty=1.5,
+                  viterbi_threshold=tau)
         fast = localize_tracks(s, boxes, lengths, starts, videos, **kw)
         slow = localize_tracks_naive(s, boxes, lengths, starts, videos, **kw)
         assert fast.keys() == slow.keys() and len(fast) > 0
