@@ -194,3 +194,21 @@ def test_localize_cli_without_any_fps_names_the_fixes(tmp_path):
                      'viterbi').returncode == 0
     assert _run_tool(CONFIG, ckpt, feats, '--median-frames', '9', '--cfg-options',
                      'fps=None').returncode == 0
+
+
+def test_localization_settings_viterbi_threshold_cli_over_config_over_default():
+    import argparse
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('_localize_tool', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    base = dict(theta=None, top_k=None, nms=None, switch_penalty=None, median_frames=None,
+                window=None, median_seconds=None, viterbi_threshold=None)
+    args = argparse.Namespace(**base)
+    assert tool.localization_settings(args, {})['viterbi_threshold'] == 0.5
+    cfg = dict(localization=dict(viterbi_threshold=0.1))
+    assert tool.localization_settings(args, cfg)['viterbi_threshold'] == 0.1
+    args = argparse.Namespace(**dict(base, viterbi_threshold=0.05))
+    assert tool.localization_settings(args, cfg)['viterbi_threshold'] == 0.05
+    assert tool.parse_args(['c.py', 'k.pth', '--viterbi-threshold', '0.2']
+                           ).viterbi_threshold == 0.2

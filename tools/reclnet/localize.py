@@ -3,7 +3,7 @@
     python tools/reclnet/localize.py CONFIG CHECKPOINT \
         [--feature-dir DIR] [--gt GT.pkl] [--split test|train|all] [--videos V ...] \
         [--method threshold|viterbi] [--theta 0.1] [--median-seconds 1.0 | --median-frames N] \
-        [--fps FPS] [--switch-penalty 2.0] \
+        [--fps FPS] [--switch-penalty 2.0] [--viterbi-threshold 0.5] \
         [--top-k 40] [--nms 0.2] [--thresholds 0.2 0.5 ...] [--protocol multisports] \
         [--out tubes.pkl] [--csv tubes.csv] [--device cpu] [--no-progress] \
         [--cfg-options K=V ...]
@@ -33,7 +33,8 @@ deprecated old name (one more release, with a warning).
 
 Defaults: the feature folder, streams and GT of the config's test dataset;
 localization parameters from the config's ``localization`` dict (``theta``,
-``top_k``, ``nms_thr``, ``switch_penalty``, ``median_seconds`` / ``median_frames``),
+``top_k``, ``nms_thr``, ``switch_penalty``, ``viterbi_threshold``, ``median_seconds`` /
+``median_frames``),
 else the paper's; videos: the GT's ``test_videos[0]`` (``--split``), else every
 ``.npz`` found. Exit status 0 on success, 2 on bad input.
 """
@@ -72,6 +73,9 @@ def parse_args(argv=None):
     p.add_argument('--fps', type=float, help="frame rate of the videos (default: each "
                    "feature file's fps, else the config's fps)")
     p.add_argument('--switch-penalty', type=float, help='Viterbi state-switch penalty (2)')
+    p.add_argument('--viterbi-threshold', type=float,
+                   help='Viterbi decision threshold tau (0.5: plain log-odds; lower for '
+                        'scores far below 0.5, e.g. a sigmoid detector head)')
     p.add_argument('--top-k', type=int,
                    help='a tube scores the mean of its top-k frame scores (40)')
     p.add_argument('--nms', type=float, help='spatio-temporal NMS IoU (0.2)')
@@ -110,13 +114,14 @@ def build_model(cfg, checkpoint: str, device: str):
 
 #: the localization settings a config's ``localization`` dict may hold, and the
 #: paper's values used when neither the command line nor the config sets them
-LOCALIZATION_DEFAULTS = dict(theta=0.1, top_k=40, nms_thr=0.2, switch_penalty=2.0)
+LOCALIZATION_DEFAULTS = dict(theta=0.1, top_k=40, nms_thr=0.2, switch_penalty=2.0,
+                             viterbi_threshold=0.5)
 
 
 def localization_settings(args, cfg) -> dict:
     """``localize_tracks`` keywords: command line > config ``localization`` > paper.
 
-    Returns ``theta, top_k, nms_thr, switch_penalty`` and one of
+    Returns ``theta, top_k, nms_thr, switch_penalty, viterbi_threshold`` and one of
     ``median_seconds`` / ``median_frames``.
 
     Raises:
@@ -129,7 +134,7 @@ def localization_settings(args, cfg) -> dict:
         raise ValueError(f'config localization has unknown keys {sorted(unknown)}; known: '
                          f"{sorted(LOCALIZATION_DEFAULTS) + ['median_frames', 'median_seconds']}")
     cli = dict(theta=args.theta, top_k=args.top_k, nms_thr=args.nms,
-               switch_penalty=args.switch_penalty)
+               switch_penalty=args.switch_penalty, viterbi_threshold=args.viterbi_threshold)
     out = {k: cli[k] if cli[k] is not None else loc.get(k, v)
            for k, v in LOCALIZATION_DEFAULTS.items()}
     frames = args.median_frames if args.median_frames is not None else args.window
