@@ -265,3 +265,155 @@ def test_mean_over_pixels_is_only_an_explicit_option():
     cfg.backbone.flow_loss_reduction = 'average'
     with pytest.raises(ValueError, match="'sum' \\(the paper\\)"):
         MODELS.build(cfg)
+
+
+# ------------------------------------------------- flows from outside the model
+def _textured_shifts(shifts, h=60, w=80, seed=0):
+    """Frames of one smooth random texture translated by ``shifts`` (dx, dy) px."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur(rng.random((h + 40, w + 40)).astype(np.float32), (0, 0), 2.0)
+    big = (255 * (big - big.min()) / (big.max() - big.min())).astype(np.uint8)
+    out = []
+    for dx, dy in shifts:
+        # content at (x, y) of frame 0 is at (x + dx, y + dy) here
+        crop = big[20 - dy:20 - dy + h, 20 - dx:20 - dx + w]
+        out.append(np.repeat(crop[..., None], 3, 2))
+    return out
+
+
+@pytest.mark.parametrize('method', ['farneback', 'dis', 'tvl1'])
+def test_compute_flow_recovers_known_translations_in_pair_order(method):
+    from stadl_plugins.datasets.transforms import ComputeFlow
+    # 5 sampled frames: the pairs of K = 3 around the centre are (1, 2) and (2, 3)
+    imgs = _textured_shifts([(0, 0), (0, 0), (2, 0), (4, 1), (4, 1)])
+    res = ComputeFlow(method=method)(dict(imgs=imgs))
+    flow = res['input_flow']
+    assert flow.shape == (2, 2, 60, 80) and flow.dtype == torch.float32
+    inner = flow[:, :, 15:-15, 15:-15].flatten(2).median(-1).values
+    torch.testing.assert_close(inner, torch.tensor([[2., 0.], [2., 1.]]), atol=0.3, rtol=0)
+    with pytest.raises(ValueError, match='before FormatShape'):
+        ComputeFlow(method=method)(dict(imgs=np.zeros((1, 3, 5, 60, 80))))
+    with pytest.raises(ValueError, match='method must be one of'):
+        ComputeFlow(method='raft')
+
+
+def _source_model(source):
+    from mmdet.registry import MODELS
+    init_default_scope('mmaction')
+    cfg = Config.fromfile(CFG).model
+    cfg.backbone.flow_source = source
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def test_input_flow_source_uses_the_given_flow_and_measures_it():
+    torch.manual_seed(0)
+    model = _source_model('input')
+    bb = model.backbone
+    assert bb.flow_net is None and bb.flow_source == 'input'
+    inputs = [torch.randint(0, 255, (3, 3, 64, 80), dtype=torch.uint8) for _ in range(2)]
+    given = [torch.randn(2, 2, 64, 80) for _ in range(2)]
+    gts = [g + 0.5 for g in given]
+
+    def samples(with_flow=True, gt=True):
+        out = []
+        for g, f in zip(gts, given):
+            s = det_sample(g if gt else None)
+            if with_flow:
+                s.set_field(f, 'input_flow')
+            out.append(s)
+        return out
+
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples()), True)
+    losses = model(**data, mode='loss')
+    torch.testing.assert_close(bb.last_flow, torch.stack(given))
+    assert 'loss_flow' not in losses                       # no flow subnet to train
+    # flow_epe measures the given flow against the GT: |(0.5, 0.5)| everywhere
+    assert float(losses['flow_epe']) == pytest.approx(math.sqrt(0.5), rel=1e-5)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert bb.flow_fuse[0].weight.grad.abs().sum() > 0
+    # the flow matters: another flow, other features
+    with torch.no_grad():
+        bb.eval()
+        x = data['inputs']
+        a = bb(x, input_flow=torch.stack(given))
+        b = bb(x, input_flow=torch.stack(given) * 3)
+    assert not torch.allclose(a, b)
+    model.eval()
+    data = model.data_preprocessor(dict(inputs=inputs[:1], data_samples=samples()[:1]), False)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert out[0].pred_instances.scores.shape == (2, 81)
+    model.train()
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples(False)), True)
+    with pytest.raises(ValueError, match='carry no input_flow'):
+        model(**data, mode='loss')
+    with pytest.raises(ValueError, match=r'input_flow \(1, 2, 2, 8, 8\) does not match'):
+        bb(data['inputs'], input_flow=torch.zeros(1, 2, 2, 8, 8))
+    with pytest.raises(ValueError, match='needs input_flow'):
+        bb(data['inputs'])
+
+
+def test_zero_and_frame_difference_sources():
+    model = _source_model('zero')
+    inputs = [torch.randint(0, 255, (3, 3, 64, 80), dtype=torch.uint8)]
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[det_sample()]), True)
+    losses = model(**data, mode='loss')
+    assert torch.all(model.backbone.last_flow == 0) and 'loss_flow' not in losses
+    model = _source_model('frame_difference')
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[det_sample()]), True)
+    model(**data, mode='loss')
+    x = data['inputs']
+    want = torch.stack([(x[:, :, 1] - x[:, :, 0]).mean(1), (x[:, :, 2] - x[:, :, 1]).mean(1)],
+                       1)[:, :, None].expand(1, 2, 2, 64, 80) * 20
+    torch.testing.assert_close(model.backbone.last_flow, want)
+    with pytest.raises(ValueError, match='flow_source must be one of'):
+        FlowTwoStreamBackbone(None, dict(type='mmaction.ResNet3dSlowOnly'), [8],
+                              flow_source='raft')
+    with pytest.raises(ValueError, match='needs a flow_net'):
+        FlowTwoStreamBackbone(None, dict(type='mmaction.ResNet3dSlowOnly'), [8])
+
+
+def test_load_flow_gt_as_the_models_input(tiny_synthetic):
+    root, _ = tiny_synthetic
+    vid = sorted(osp.basename(p)[:-4] for p in glob.glob(osp.join(root, 'flow', '*.npz')))[0]
+    gt = LoadFlowGT(flow_prefix=osp.join(root, 'flow'))(_results(root, vid, [20, 21, 22]))
+    given = LoadFlowGT(flow_prefix=osp.join(root, 'flow'), key='input_flow')(
+        _results(root, vid, [20, 21, 22]))
+    assert 'gt_flow' not in given
+    torch.testing.assert_close(given['input_flow'], gt['gt_flow'])
+    with pytest.raises(ValueError, match="key must be 'gt_flow' or 'input_flow'"):
+        LoadFlowGT(flow_prefix=root, key='flow')
+
+
+@pytest.mark.slow
+def test_runner_trains_and_tests_with_pipeline_flow(tiny_synthetic, tmp_path):
+    # flow_source='input' end to end: ComputeFlow in the train and val pipelines,
+    # packed as input_flow, handed to the backbone by FlowFastRCNN in a real Runner
+    root, meta = tiny_synthetic
+    cfg = tiny_runner_config(root, meta, tmp_path / 'given', config=CFG, max_epochs=1,
+                             batch_size=2)
+    cfg.custom_hooks = []
+    cfg.default_hooks.checkpoint.save_best = None
+    cfg.model.backbone.flow_source = 'input'
+    cfg.model.backbone.flow_net = None
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        pipe = [t for t in loader.dataset.pipeline if t['type'] != 'LoadFlowGT']
+        at = next(i for i, t in enumerate(pipe) if t['type'] == 'FormatShape')
+        pipe.insert(at, dict(type='ComputeFlow', method='dis', preset='ultrafast'))
+        pipe[-1] = dict(type='PackActionInputs', algorithm_keys=('input_flow',))
+        loader.dataset.pipeline = pipe
+    runner = Runner.from_cfg(cfg)
+    seen = []
+
+    class Spy(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            seen.append(runner.model.backbone.last_flow.abs().sum().item())
+
+    runner.register_hook(Spy())
+    runner.train()
+    assert seen and all(v > 0 for v in seen)           # DIS flows reached the backbone
+    metrics = runner.test()
+    assert math.isfinite(metrics['mAP/overall'])

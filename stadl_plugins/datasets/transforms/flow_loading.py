@@ -69,11 +69,17 @@ class LoadFlowGT(BaseTransform):
     Args:
         flow_prefix: folder of ``<video_id>.npz`` files.
         num_frames, frame_stride, pairs: as in the backbone (``pair_indices``).
+        key: results key written: ``'gt_flow'`` (the flow loss and ``flow_epe``) or
+            ``'input_flow'`` (the GT flow as the model's input,
+            ``FlowTwoStreamBackbone(flow_source='input')``).
         place after every geometric transform (resize, flip); crops are refused.
     """
 
     def __init__(self, flow_prefix: str, num_frames: int = 3, frame_stride: int = 1,
-                 pairs: str = 'adjacent'):
+                 pairs: str = 'adjacent', key: str = 'gt_flow'):
+        if key not in ('gt_flow', 'input_flow'):
+            raise ValueError(f"key must be 'gt_flow' or 'input_flow', got {key!r}")
+        self.key = key
         self.flow_prefix = flow_prefix
         self.num_frames, self.frame_stride, self.pairs = num_frames, frame_stride, pairs
         pair_indices(2 * num_frames * frame_stride + 1, num_frames, frame_stride, pairs)
@@ -106,10 +112,10 @@ class LoadFlowGT(BaseTransform):
                 raise ValueError('LoadFlowGT follows horizontal flips only')
             gt = gt.flip(-1)
             gt[:, 0] = -gt[:, 0]
-        results['gt_flow'] = gt.float()
+        results[self.key] = gt.float()
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(flow_prefix={self.flow_prefix!r}, '
                 f'num_frames={self.num_frames}, frame_stride={self.frame_stride}, '
-                f'pairs={self.pairs!r})')
+                f'pairs={self.pairs!r}, key={self.key!r})')

@@ -40,6 +40,18 @@ Paper gaps filled here:
 * PWC-Net input: the normalised clip is mapped back to 0-255 with the data
   preprocessor's ``mean``/``std``, scaled to [0, 1] and flipped to BGR
   (``pwc_bgr=True``), what public PWC-Net weights expect;
+* ``flow_source`` (the issue-20 flow block: flows of rising quality into the same
+  model): ``'pwcnet'`` (the paper), ``'zero'`` (no motion), ``'frame_difference'``
+  (the grey-level difference of each pair, in the two flow channels; not a flow,
+  the cheapest motion cue) or ``'input'`` (flows computed outside the model, by
+  the :class:`~stadl_plugins.datasets.transforms.ComputeFlow` transform or
+  :class:`~stadl_plugins.datasets.transforms.LoadFlowGT`, carried by each data
+  sample as ``input_flow`` ``(P, 2, H, W)`` pixels and handed over by
+  :class:`~stadl_plugins.models.detectors.flow_fast_rcnn.FlowFastRCNN`). Every
+  source is divided by PWCNet's ``flow_div`` (20) before the fusing conv, as the
+  estimated flow is; without ``'pwcnet'`` there is no flow subnet and no
+  ``loss_flow``, and ``flow_epe`` (when the samples carry ``gt_flow``) measures the
+  given flow;
 * ``flow_pretrained``: a PWCNet checkpoint (any layout of
   :mod:`~stadl_plugins.models.flow.weight_converters`) loaded at ``init_weights``;
 * the flow loss (``loss_flow``): Eq. 8 adds L(Theta) to the detection losses with
@@ -69,7 +81,12 @@ from ..flow.fusion import FUSION_MODES, PyramidFusion
 from ..flow.pwcnet import end_point_error
 from ..flow.weight_converters import load_pwcnet_weights
 
-__all__ = ['FlowTwoStreamBackbone', 'to_pwc_input']
+__all__ = ['FlowTwoStreamBackbone', 'to_pwc_input', 'FLOW_SOURCES']
+
+#: where the flow stream's flow comes from (``flow_source``)
+FLOW_SOURCES = ('pwcnet', 'zero', 'frame_difference', 'input')
+#: PWCNet's flow scaling, used for every source so the fusing conv sees one scale
+DEFAULT_FLOW_DIV = 20.0
 
 
 def _build(cfg: dict):
@@ -107,6 +124,9 @@ class FlowTwoStreamBackbone(BaseModule):
         flow_pretrained: optional PWCNet checkpoint loaded by ``init_weights``.
         flow_loss_reduction: ``'sum'`` over pixels (the paper / PWC-Net, default)
             or ``'mean'`` over pixels (an explicit option, not the paper).
+        flow_source: ``'pwcnet'`` | ``'zero'`` | ``'frame_difference'`` |
+            ``'input'`` (module docstring); ``flow_net`` may be None unless
+            ``'pwcnet'``.
         init_cfg: mmengine init config.
 
     Shapes: ``forward((N, 3, T, H, W)) -> (N, C_out, 1, h, w)``. After a forward,
@@ -119,15 +139,22 @@ class FlowTwoStreamBackbone(BaseModule):
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375), pwc_bgr: bool = True,
                  freeze_flow: bool = True, flow_pretrained: str | None = None,
-                 flow_loss_reduction: str = 'sum', init_cfg: dict | None = None):
+                 flow_loss_reduction: str = 'sum', flow_source: str = 'pwcnet',
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
+        if flow_source not in FLOW_SOURCES:
+            raise ValueError(f'flow_source must be one of {FLOW_SOURCES}, got {flow_source!r}')
+        if flow_source == 'pwcnet' and flow_net is None:
+            raise ValueError("flow_source='pwcnet' needs a flow_net (e.g. dict(type='PWCNet'))")
+        self.flow_source = flow_source
         if fusion not in FUSION_MODES:
             raise ValueError(f'fusion must be one of {FUSION_MODES}, got {fusion!r}')
         if flow_loss_reduction not in ('sum', 'mean'):
             raise ValueError("flow_loss_reduction must be 'sum' (the paper) or 'mean', "
                              f'got {flow_loss_reduction!r}')
         pair_indices(2 * num_frames * frame_stride + 1, num_frames, frame_stride, pairs)
-        self.flow_net = _build(flow_net)
+        self.flow_net = _build(flow_net) if flow_source == 'pwcnet' else None
+        self.flow_div = float(getattr(self.flow_net, 'flow_div', DEFAULT_FLOW_DIV))
         self.backbone = _build(backbone)
         self.stage_channels = list(stage_channels)
         self.out_scale = out_scale % len(self.stage_channels)
@@ -154,12 +181,12 @@ class FlowTwoStreamBackbone(BaseModule):
     def set_flow_trainable(self, trainable: bool) -> None:
         """Freeze (False) or unfreeze (True) the flow subnet's parameters."""
         self.flow_trainable = bool(trainable)
-        for p in self.flow_net.parameters():
+        for p in (self.flow_net.parameters() if self.flow_net is not None else ()):
             p.requires_grad_(self.flow_trainable)
 
     def init_weights(self) -> None:
         super().init_weights()
-        if self.flow_pretrained:
+        if self.flow_pretrained and self.flow_net is not None:
             load_pwcnet_weights(self.flow_net, self.flow_pretrained)
 
     # ------------------------------------------------------------ forward
@@ -167,20 +194,40 @@ class FlowTwoStreamBackbone(BaseModule):
         """Normalised ``(B, 3, H, W)`` RGB frames -> PWC-Net input ([0, 1], BGR)."""
         return to_pwc_input(frames, self.mean, self.std, self.pwc_bgr)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, input_flow: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(N, 3, T, H, W)``; ``input_flow`` ``(N, P, 2, H, W)`` pixels, only
+        (and required) with ``flow_source='input'``."""
         if x.dim() != 5 or x.shape[1] != 3:
             raise ValueError(f'expected a clip (N, 3, T, H, W), got {tuple(x.shape)}')
         N, _, T, H, W = x.shape
         pairs = pair_indices(T, self.num_frames, self.frame_stride, self.pairs)
-        first = torch.cat([x[:, :, a] for a, _ in pairs], 0)          # (P*N, 3, H, W)
-        second = torch.cat([x[:, :, b] for _, b in pairs], 0)
-        img1, img2 = self.flow_inputs(first), self.flow_inputs(second)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.flow_trainable):
-            flow, levels = self.flow_net(img1, img2, return_levels=True)
         P = len(pairs)
-        self.last_flow = flow.view(P, N, 2, H, W).transpose(0, 1)     # (N, P, 2, H, W)
-        self._last_levels = levels
-        stacked = self.last_flow.reshape(N, 2 * P, H, W) / self.flow_net.flow_div
+        self._last_levels = None
+        if self.flow_source == 'pwcnet':
+            first = torch.cat([x[:, :, a] for a, _ in pairs], 0)      # (P*N, 3, H, W)
+            second = torch.cat([x[:, :, b] for _, b in pairs], 0)
+            img1, img2 = self.flow_inputs(first), self.flow_inputs(second)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.flow_trainable):
+                flow, levels = self.flow_net(img1, img2, return_levels=True)
+            self.last_flow = flow.view(P, N, 2, H, W).transpose(0, 1)  # (N, P, 2, H, W)
+            self._last_levels = levels
+        elif self.flow_source == 'input':
+            if input_flow is None:
+                raise ValueError("flow_source='input' needs input_flow (N, P, 2, H, W): add "
+                                 "ComputeFlow (or LoadFlowGT with key='input_flow') to the "
+                                 "pipeline, pack it with PackActionInputs(algorithm_keys="
+                                 "('input_flow',)) and use FlowFastRCNN")
+            want = (N, P, 2, H, W)
+            if tuple(input_flow.shape) != want:
+                raise ValueError(f'input_flow {tuple(input_flow.shape)} does not match the '
+                                 f'clip: expected {want} (same pairs and image size)')
+            self.last_flow = input_flow.to(x.device, x.dtype)
+        elif self.flow_source == 'zero':
+            self.last_flow = x.new_zeros(N, P, 2, H, W)
+        else:  # frame_difference: grey-level change of each pair, in both channels
+            diff = torch.stack([(x[:, :, b] - x[:, :, a]).mean(1) for a, b in pairs], 1)
+            self.last_flow = diff[:, :, None].expand(N, P, 2, H, W) * self.flow_div
+        stacked = self.last_flow.reshape(N, 2 * P, H, W) / self.flow_div
         flow_image = self.flow_fuse(stacked)                          # (N, 3, H, W)
         key = x[:, :, T // 2:T // 2 + 1]                              # (N, 3, 1, H, W)
         feats = self.backbone(torch.cat([key, flow_image[:, :, None]], 0))
@@ -198,7 +245,8 @@ class FlowTwoStreamBackbone(BaseModule):
         last forward against ``data_sample.gt_flow`` ``(P, 2, H, W)``; ``{}`` when
         the samples have no ground truth."""
         if self.last_flow is None or not data_samples or \
-                not all(hasattr(ds, 'gt_flow') for ds in data_samples):
+                not all(hasattr(ds, 'gt_flow') for ds in data_samples) or \
+                self.flow_source == 'frame_difference':  # not a flow: no EPE
             return {}
         gt = torch.stack([torch.as_tensor(ds.gt_flow) for ds in data_samples]).to(
             self.last_flow.device, self.last_flow.dtype)              # (N, P, 2, H, W)
@@ -208,7 +256,7 @@ class FlowTwoStreamBackbone(BaseModule):
         # (N * P, 2, H, W): the EPE is the norm over (u, v) of each pair's flow
         out = {'flow_epe': end_point_error(self.last_flow.detach().flatten(0, 1),
                                            gt.flatten(0, 1))}
-        if self.flow_trainable and weight > 0:
+        if self.flow_net is not None and self.flow_trainable and weight > 0:
             gt_pairs = gt.transpose(0, 1).reshape(-1, *gt.shape[2:])  # pair-major, as forward
             out['loss_flow'] = weight * self.flow_net.loss(
                 self._last_levels, gt_pairs, reduction=self.flow_loss_reduction)
