@@ -235,7 +235,16 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             raise ValueError(f'data_seeds must start with 0 (the seed every row trains '
                              f'on); got {data_seeds}')
         p['data_seeds'] = [int(d) for d in data_seeds]
-    blocks = list(BLOCKS) + list(TRACK_BLOCKS) if blocks is None else blocks
+    not_run = {}
+    if blocks is None:
+        blocks = list(BLOCKS) + list(TRACK_BLOCKS)
+        if len(p['data_seeds']) < 2:  # the track blocks are cross-fitted on data seed 1
+            not_run = {b: 'needs a second data seed (--data-seeds 0 1)' for b in TRACK_BLOCKS}
+            blocks = list(BLOCKS)
+    elif len(p['data_seeds']) < 2 and any(b in TRACK_BLOCKS for b in blocks):
+        raise ValueError(f'blocks {[b for b in blocks if b in TRACK_BLOCKS]} are cross-'
+                         'fitted (detector on data seed 0, RecLNet on data seed 1): run '
+                         'with --data-seeds 0 1')
     # every heavy stage in a fresh process (spawn) at full size: a 2 h run in one
     # process grew to 22 GB and was OOM-killed on the 24 GB CPU machine
     # (2026-12-02, in the first detector stage after data, pretraining and cache)
@@ -346,12 +355,13 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             fparams = dict(stock=stock['params'], every=p['reclnet_every'],
                            min_length=p['reclnet_min_length'],
                            data=state.data.get(f'data[{arg}]', {}).get('params'))
+            have = all(osp.isdir(osp.join(feat_root, sp)) for sp in ('train', 'val'))
             if kind == 'reclnet_features':
-                if state.done(name, fparams):
+                if state.done(name, fparams) and have:
                     continue
                 info = call(extract_features, root_of[arg], det_cfg, det_ckpt, feat_root,
                             every=p['reclnet_every'], min_length=p['reclnet_min_length'],
-                            progress=progress)
+                            progress=progress, device=device)
                 state.record(name, fparams, info, time.time() - ts)
             else:
                 from v2_reclnet import DECISION_THRESHOLDS, PENALTIES, THETAS
@@ -361,7 +371,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 path = osp.join(feat_root, 'block.json')
                 if state.done(name, params) and osp.isfile(path):
                     continue
-                if not state.done(f'reclnet_features[{arg}]', fparams):
+                if not (state.done(f'reclnet_features[{arg}]', fparams) and have):
                     skipped.append(name)
                     continue
                 blk = call(run_block, feat_root,
@@ -465,7 +475,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 out_blocks[b] = json.load(f)
     summary = dict(sanity=sanity, blocks=out_blocks,
                    meta=dict(tiny=tiny, scale=scale, device=device, plan=p,
-                             skipped=skipped, stage_seconds=timings,
+                             skipped=skipped, not_run=not_run, stage_seconds=timings,
                              seconds=round(time.time() - t0, 1),
                              complete=not skipped))
     with open(osp.join(out, 'summary.json'), 'w') as f:

@@ -134,7 +134,8 @@ def report_rows_md(block: dict) -> list:
 
 # --------------------------------------------------------------------- stage 1
 def extract_features(root: str, det_cfg: str, det_ckpt: str, out: str, every: int = 2,
-                     min_length: int = 20, progress: bool = True) -> dict:
+                     min_length: int = 20, progress: bool = True,
+                     device: str = 'cpu') -> dict:
     """Tracks + RoI features of data seed ``root``'s train and val videos.
 
     Writes ``out/tracks_<split>.pkl`` and ``out/<split>/<video>.npz``; a rerun
@@ -165,7 +166,7 @@ def extract_features(root: str, det_cfg: str, det_ckpt: str, out: str, every: in
         argv = [det_cfg, det_ckpt, osp.join(out, split), '--tracks', tpath,
                 '--frames-root', osp.join(root, 'rawframes'),
                 '--gt', osp.join(root, 'annotations', 'synthetic_gt.pkl'),
-                '--every', str(every), '--float16']
+                '--every', str(every), '--float16', '--device', device]
         if not progress:
             argv.append('--no-progress')
         rc = tool.main(argv)
@@ -211,8 +212,9 @@ def stack_tracks(feature_dir: str, videos: list) -> dict:
     for v in videos:
         path = osp.join(feature_dir, f'{v}.npz')
         if not osp.isfile(path):
-            raise FileNotFoundError(f'{path}: no feature file for val video {v} '
-                                    '(run the reclnet_features stage)')
+            raise FileNotFoundError(f'{path}: no feature file for video {v} '
+                                    '(run the reclnet_features stage, or '
+                                    'tools/reclnet/extract_track_features.py)')
         rows.append(read_track_features(path, ('rgb',)))
     rates = {track_fps(r) for r in rows} - {None}
     if len(rates) != 1:

@@ -281,7 +281,7 @@ def viterbi_segments(scores: np.ndarray, lengths: np.ndarray, switch_penalty: fl
     so a frame alone is labelled action iff ``s_t > tau``); vectorized over tracks and classes, a loop over
     time. With two states only the difference ``delta = V(action) - V(background)``
     of the best path scores matters: ``delta_t = clip(delta_{t-1}, -lambda,
-    lambda) + log(s_t / (1 - s_t))``; the best predecessor of the background
+    lambda) + log(s_t / (1 - s_t)) - log(tau / (1 - tau))``; the best predecessor of the background
     state is the action state iff ``delta_{t-1} > lambda``, that of the action
     state is the action state iff ``delta_{t-1} >= -lambda`` (ties keep the state).
 

@@ -50,3 +50,29 @@ def test_segment_classification_is_the_voc_ap_over_gt_segments():
                                                                abs=1e-12)
     np.testing.assert_array_equal(run.classes[0].num_gt, [3, 1])
     np.testing.assert_array_equal(run.classes[1].num_gt, [2, 1])
+
+
+def _tracks(rng, n=6, t=60, c=2):
+    s = rng.random((n, t, c)) * 0.2
+    for i in range(n):
+        a = int(rng.integers(5, 30))
+        s[i, a:a + 15, i % c] += 0.5
+    boxes = np.tile(np.array([10., 10., 50., 80.]), (n, t, 1))
+    return s, boxes, np.full(n, t), np.ones(n, np.int64), [f'v{i % 3}' for i in range(n)]
+
+
+def test_localize_per_class_equals_one_run_per_setting():
+    from stadl_plugins.localization.temporal import localize_tracks
+    s, b, ln, st, vids = _tracks(np.random.default_rng(0))
+    vit = {0: dict(switch_penalty=1.0, decision_threshold=0.2, train_ap=0.0),
+           1: dict(switch_penalty=4.0, decision_threshold=0.05, train_ap=0.0)}
+    thr = {0: dict(theta=0.3, train_ap=0.0), 1: dict(theta=0.05, train_ap=0.0)}
+    for params in (vit, thr):
+        got = v2_reclnet.localize_per_class(s, b, ln, st, vids, params, fps=10)
+        for k, p in params.items():
+            kw = (dict(method='threshold', theta=p['theta'], fps=10) if 'theta' in p else
+                  dict(method='viterbi', switch_penalty=p['switch_penalty'],
+                       viterbi_threshold=p['decision_threshold']))
+            want = localize_tracks(s, b, ln, st, vids, **kw).get(k, [])
+            assert [(v, sc) for v, sc, _ in got.get(k, [])] == [(v, sc) for v, sc, _ in want]
+        assert set(got) <= set(params)

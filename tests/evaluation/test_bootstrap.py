@@ -19,11 +19,11 @@ from stadl_plugins.evaluation.bootstrap import (
     weighted_ap,
 )
 from stadl_plugins.evaluation.functional.ava_frame_ap import ava_frame_ap
-from stadl_plugins.evaluation.functional.video_ap import video_ap
 from stadl_plugins.evaluation.functional.average_precision import (
     average_precision,
     precision_recall,
 )
+from stadl_plugins.evaluation.functional.video_ap import video_ap
 
 
 def test_hand_computed_case():

@@ -212,3 +212,6 @@ def test_localization_settings_viterbi_threshold_cli_over_config_over_default():
     assert tool.localization_settings(args, cfg)['viterbi_threshold'] == 0.05
     assert tool.parse_args(['c.py', 'k.pth', '--viterbi-threshold', '0.2']
                            ).viterbi_threshold == 0.2
+    args = argparse.Namespace(**dict(base, viterbi_threshold=1.5))
+    with pytest.raises(ValueError, match=r'viterbi_threshold must be in \(0, 1\)'):
+        tool.localization_settings(args, {})

@@ -35,6 +35,19 @@ def test_data_seeds_must_start_with_the_training_seed(tmp_path):
             run_suite(str(tmp_path), tiny=True, data_seeds=bad, progress=False)
 
 
+def test_cross_fitted_blocks_need_a_second_data_seed(tmp_path):
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from suite_v2 import plan, run_suite, stage_list
+    with pytest.raises(ValueError, match='--data-seeds 0 1'):
+        run_suite(str(tmp_path), tiny=True, data_seeds=[0], blocks=['reclnet'],
+                  progress=False)
+    p = plan(tiny=False, scale=0.25)
+    kinds = [k for k, _ in stage_list(p, [], ['reclnet'])]
+    assert kinds.index('reclnet_features') + 1 == kinds.index('reclnet')
+    p['data_seeds'] = [0]
+    assert 'reclnet' not in [k for k, _ in stage_list(p, [], ['reclnet'])]
+
+
 def test_stages_are_seed_major_so_a_budget_cuts_whole_seeds():
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     from suite_v2 import plan, stage_list

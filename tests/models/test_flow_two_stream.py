@@ -303,6 +303,7 @@ def _source_model(source):
     init_default_scope('mmaction')
     cfg = Config.fromfile(CFG).model
     cfg.backbone.flow_source = source
+    cfg.backbone.flow_net = None
     model = MODELS.build(cfg)
     model.init_weights()
     return model
@@ -374,6 +375,9 @@ def test_zero_and_frame_difference_sources():
                               flow_source='raft')
     with pytest.raises(ValueError, match='needs a flow_net'):
         FlowTwoStreamBackbone(None, dict(type='mmaction.ResNet3dSlowOnly'), [8])
+    with pytest.raises(ValueError, match='set flow_net=None'):
+        FlowTwoStreamBackbone(dict(type='PWCNet'), dict(type='mmaction.ResNet3dSlowOnly'),
+                              [8], flow_source='zero')
 
 
 def test_load_flow_gt_as_the_models_input(tiny_synthetic):

@@ -137,6 +137,9 @@ def localization_settings(args, cfg) -> dict:
                switch_penalty=args.switch_penalty, viterbi_threshold=args.viterbi_threshold)
     out = {k: cli[k] if cli[k] is not None else loc.get(k, v)
            for k, v in LOCALIZATION_DEFAULTS.items()}
+    if not 0 < float(out['viterbi_threshold']) < 1:
+        raise ValueError(f"viterbi_threshold must be in (0, 1), got {out['viterbi_threshold']} "
+                         '(--viterbi-threshold or the config localization dict)')
     frames = args.median_frames if args.median_frames is not None else args.window
     if args.median_seconds is not None:
         out['median_seconds'] = args.median_seconds

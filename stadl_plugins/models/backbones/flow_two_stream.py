@@ -146,6 +146,9 @@ class FlowTwoStreamBackbone(BaseModule):
             raise ValueError(f'flow_source must be one of {FLOW_SOURCES}, got {flow_source!r}')
         if flow_source == 'pwcnet' and flow_net is None:
             raise ValueError("flow_source='pwcnet' needs a flow_net (e.g. dict(type='PWCNet'))")
+        if flow_source != 'pwcnet' and (flow_net is not None or flow_pretrained):
+            raise ValueError(f"flow_source={flow_source!r} has no flow subnet: set flow_net=None "
+                             'and flow_pretrained=None (they would be ignored)')
         self.flow_source = flow_source
         if fusion not in FUSION_MODES:
             raise ValueError(f'fusion must be one of {FUSION_MODES}, got {fusion!r}')
