@@ -168,6 +168,23 @@ def per_frame_linear(d: int, c: int):
     return PerFrameLinear()
 
 
+def stack_track_rows(rows: list, videos: list) -> dict:
+    """Every track of the read feature files ``rows`` (one per video of
+    ``videos``, ``read_track_features(..., ('rgb',))``) padded to one length:
+    ``feat (N, S, D)`` float32 (0), ``frames`` (-1), ``boxes`` (0), ``labels`` (-1),
+    ``lengths``, and ``videos`` (the video of each track)."""
+    s = max(r['frames'].shape[1] for r in rows)
+
+    def pad(key, fill):
+        return np.concatenate([np.pad(r[key], [(0, 0), (0, s - r[key].shape[1])]
+                                      + [(0, 0)] * (r[key].ndim - 2),
+                                      constant_values=fill) for r in rows])
+    return dict(feat=pad('feat_rgb', 0).astype(np.float32), frames=pad('frames', -1),
+                boxes=pad('boxes', 0), labels=pad('labels', -1),
+                lengths=np.concatenate([r['lengths'] for r in rows]),
+                videos=[v for v, r in zip(videos, rows) for _ in r['lengths']])
+
+
 def _windows(ds):
     import torch
     items = [ds[i] for i in range(len(ds))]

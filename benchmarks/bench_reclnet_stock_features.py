@@ -60,17 +60,8 @@ def _stack(videos):
     from stadl_plugins.datasets.track_windows import read_track_features
     rows = [read_track_features(os.path.join(FEATURES, f'{v}.npz'), ('rgb',))
             for v in videos]
-    t = max(r['frames'].shape[1] for r in rows)
-
-    def pad(key, fill):
-        return np.concatenate([np.pad(r[key], [(0, 0), (0, t - r[key].shape[1])]
-                                      + [(0, 0)] * (r[key].ndim - 2),
-                                      constant_values=fill) for r in rows])
-    return dict(feat=pad('feat_rgb', 0).astype(np.float32), frames=pad('frames', -1),
-                boxes=pad('boxes', 0), labels=pad('labels', -1),
-                lengths=np.concatenate([r['lengths'] for r in rows]),
-                videos=[v for v, r in zip(videos, rows) for _ in r['lengths']],
-                fps=_fps(rows))
+    from bench_reclnet import stack_track_rows
+    return dict(stack_track_rows(rows, videos), fps=_fps(rows))
 
 
 @benchmark('reclnet_stock_features')

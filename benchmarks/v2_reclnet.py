@@ -219,17 +219,8 @@ def stack_tracks(feature_dir: str, videos: list) -> dict:
     rates = {track_fps(r) for r in rows} - {None}
     if len(rates) != 1:
         raise ValueError(f'{feature_dir}: expected one fps in the files, got {rates}')
-    s = max(r['frames'].shape[1] for r in rows)
-
-    def pad(key, fill):
-        return np.concatenate([np.pad(r[key], [(0, 0), (0, s - r[key].shape[1])]
-                                      + [(0, 0)] * (r[key].ndim - 2),
-                                      constant_values=fill) for r in rows])
-    return dict(feat=pad('feat_rgb', 0).astype(np.float32), frames=pad('frames', -1),
-                boxes=pad('boxes', 0), labels=pad('labels', -1),
-                lengths=np.concatenate([r['lengths'] for r in rows]),
-                videos=[v for v, r in zip(videos, rows) for _ in r['lengths']],
-                fps=rates.pop())
+    from bench_reclnet import stack_track_rows
+    return dict(stack_track_rows(rows, videos), fps=rates.pop())
 
 
 def segment_run(probs: np.ndarray, labels: np.ndarray, lengths: np.ndarray,

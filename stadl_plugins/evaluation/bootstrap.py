@@ -121,34 +121,59 @@ def rank_run(gt: dict, dets: dict, class_ids, videos: list | None = None,
     return RankedRun(videos, classes)
 
 
-def weighted_ap(rc: RankedClass, weights: np.ndarray, chunk: int = 2 ** 22) -> np.ndarray:
-    """AP of the resampled set for each row of ``weights`` (``(B, V)`` counts).
-
-    Returns ``(B,)`` float64; NaN where the resample holds no GT of the class.
-    """
+def _weighted(rc: RankedClass, weights: np.ndarray, chunk: int, area) -> np.ndarray:
+    """The frame both AP rules share: ``area(w, tp)`` gives each resample's
+    summed precision x recall-step (``(b,)``, before dividing by the GT count)
+    from its per-detection counts ``w`` ``(b, D)``; resamples are processed in
+    chunks of about ``chunk`` elements. NaN where a resample holds no GT, 0 where
+    it holds GT but the class has no detections."""
     W = np.atleast_2d(np.asarray(weights, np.float64))
     B = W.shape[0]
     npos = W @ rc.num_gt.astype(np.float64)
     out = np.full(B, np.nan)
     D = len(rc.tp)
-    has = npos > 0
     if D == 0:
-        out[has] = 0.0
+        out[npos > 0] = 0.0
         return out
+    tp = np.asarray(rc.tp, np.float64)
     step = max(1, chunk // D)
     for b0 in range(0, B, step):
-        w = W[b0:b0 + step][:, rc.video]                     # (b, D)
-        wtp = w * rc.tp
-        ctp = np.cumsum(wtp, axis=1)
-        cnt = np.cumsum(w, axis=1)
-        with np.errstate(invalid='ignore', divide='ignore'):
-            prec = np.where(cnt > 0, ctp / cnt, 0.0)
-        env = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1]
-        num = (wtp * env).sum(axis=1)
+        num = area(W[b0:b0 + step][:, rc.video], tp)         # w: (b, D)
         n = npos[b0:b0 + step]
         with np.errstate(invalid='ignore', divide='ignore'):
             out[b0:b0 + step] = np.where(n > 0, num / n, np.nan)
     return out
+
+
+def _voc_area(w: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    wtp = w * tp
+    ctp = np.cumsum(wtp, axis=1)
+    cnt = np.cumsum(w, axis=1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        prec = np.where(cnt > 0, ctp / cnt, 0.0)
+    env = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1]
+    return (wtp * env).sum(axis=1)
+
+
+def _act_area(w: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    wtp = w * tp
+    b = np.cumsum(w, axis=1) - w                              # detections before
+    a = np.cumsum(wtp, axis=1) - wtp                          # TPs before
+    with np.errstate(invalid='ignore', divide='ignore'):
+        p0 = np.where(b > 0, a / b, 1.0)
+    pw = np.where(w > 0, (a + w) / np.maximum(b + w, 1), p0)
+    inner = np.zeros_like(w)                                  # p_1 + ... + p_{w-1}
+    for k in range(1, int(w.max()) if w.size else 0):
+        inner += np.where(k < w, (a + k) / (b + k), 0.0)
+    return (tp * (w > 0) * (p0 / 2 + inner + pw / 2)).sum(axis=1)
+
+
+def weighted_ap(rc: RankedClass, weights: np.ndarray, chunk: int = 2 ** 22) -> np.ndarray:
+    """AP of the resampled set for each row of ``weights`` (``(B, V)`` counts).
+
+    Returns ``(B,)`` float64; NaN where the resample holds no GT of the class.
+    """
+    return _weighted(rc, weights, chunk, _voc_area)
 
 
 def weighted_act_ap(rc: RankedClass, weights: np.ndarray, chunk: int = 2 ** 22) -> np.ndarray:
@@ -165,33 +190,7 @@ def weighted_act_ap(rc: RankedClass, weights: np.ndarray, chunk: int = 2 ** 22) 
     Returns ``(B,)`` float64; NaN where the resample holds no GT of the class
     (ACT itself would give 0 there).
     """
-    W = np.atleast_2d(np.asarray(weights, np.float64))
-    B = W.shape[0]
-    npos = W @ rc.num_gt.astype(np.float64)
-    out = np.full(B, np.nan)
-    D = len(rc.tp)
-    has = npos > 0
-    if D == 0:
-        out[has] = 0.0
-        return out
-    tp = np.asarray(rc.tp, np.float64)
-    step = max(1, chunk // D)
-    for b0 in range(0, B, step):
-        w = W[b0:b0 + step][:, rc.video]                     # (b, D)
-        wtp = w * tp
-        b = np.cumsum(w, axis=1) - w                          # detections before
-        a = np.cumsum(wtp, axis=1) - wtp                      # TPs before
-        with np.errstate(invalid='ignore', divide='ignore'):
-            p0 = np.where(b > 0, a / b, 1.0)
-        pw = np.where(w > 0, (a + w) / np.maximum(b + w, 1), p0)
-        inner = np.zeros_like(w)                              # p_1 + ... + p_{w-1}
-        for k in range(1, int(w.max()) if w.size else 0):
-            inner += np.where(k < w, (a + k) / (b + k), 0.0)
-        area = tp * (w > 0) * (p0 / 2 + inner + pw / 2)
-        n = npos[b0:b0 + step]
-        with np.errstate(invalid='ignore', divide='ignore'):
-            out[b0:b0 + step] = np.where(n > 0, area.sum(axis=1) / n, np.nan)
-    return out
+    return _weighted(rc, weights, chunk, _act_area)
 
 
 _AP_RULES = {'voc': weighted_ap, 'act': weighted_act_ap}
