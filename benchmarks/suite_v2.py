@@ -67,14 +67,17 @@ def plan(tiny: bool, scale: float) -> dict:
                     pretrain_iters=2, pretrain_batch=2, stock_iters=2, stock_batch=2,
                     seeds=[0, 1, 2], data_seeds=[0, 1], n_boot=50, cache_limit=4,
                     workers=0, head_iters=2, head_batch=2, reclnet_every=2,
-                    reclnet_min_length=20, reclnet_epochs=1)
+                    reclnet_min_length=20, reclnet_epochs=1,
+                    flow_sources=['zero', 'dis'])
     s = max(scale, 1e-6)
     return dict(num_train=240, num_val=120, min_seconds=30, max_seconds=60,
                 pretrain_iters=int(24000 * s), pretrain_batch=32,
                 stock_iters=int(2000 * s), stock_batch=8, seeds=[0, 1, 2],
                 data_seeds=[0, 1, 2], n_boot=1000, cache_limit=None, workers=2,
                 head_iters=int(4000 * s), head_batch=8, reclnet_every=2,
-                reclnet_min_length=20, reclnet_epochs=max(1, int(round(80 * s))))
+                reclnet_min_length=20, reclnet_epochs=max(1, int(round(80 * s))),
+                # the flow block's two-stream rows (v2_flow.CPU_SOURCES)
+                flow_sources=['zero', 'frame_difference', 'dis'])
 
 
 class State:
@@ -186,12 +189,13 @@ def random_dets(proposals: dict, class_ids, seed: int, thr: float = 0.9) -> dict
     return out
 
 
-def stage_list(p: dict, head_rows: list, track_blocks=()) -> list:
+def stage_list(p: dict, head_rows: list, track_blocks=(), flow_sources=()) -> list:
     """The run's stages in order, ``[(kind, arg)]``.
 
-    Seed-major: training seed ``s`` of every row (the end-to-end stock detector
-    and each cached head row of ``head_rows``, ``[(block, row)]``) comes before
-    seed ``s + 1`` of any, so that a time budget cuts whole seeds and every row
+    Seed-major: training seed ``s`` of every row (the end-to-end stock detector,
+    each cached head row of ``head_rows``, ``[(block, row)]``, and each
+    two-stream row of the flow block, one per source in ``flow_sources``) comes
+    before seed ``s + 1`` of any, so that a time budget cuts whole seeds and every row
     of a claim has the same number of seeds. Then the track blocks
     (``track_blocks``: ``'reclnet'``, cross-fitted on data seed 1, so only with a
     second data seed): its features, then its rows. The noise-floor replicates
@@ -204,6 +208,7 @@ def stage_list(p: dict, head_rows: list, track_blocks=()) -> list:
         if i == 0 and head_rows:
             stages.append(('cache_train', 0))
         stages += [('head', (b, row, s)) for b, row in head_rows]
+        stages += [('flow', (src, s)) for src in flow_sources]
     if 'reclnet' in track_blocks and len(p['data_seeds']) > 1:
         stages += [('reclnet_features', 1), ('reclnet', 1)]
     return stages + [('stock', (d, 0)) for d in p['data_seeds'][1:]]
@@ -213,12 +218,15 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
               time_budget: float | None = None, fresh: bool = False,
               data_root: str | None = None, progress: bool = True,
               blocks: list | None = None, isolate: bool | None = None,
-              blocks_only: bool = False, data_seeds: list | None = None) -> dict:
+              blocks_only: bool = False, data_seeds: list | None = None,
+              flow_sources: list | None = None) -> dict:
     if device == 'cpu':
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     from tqdm import tqdm
     from v2_blocks import BLOCKS, evaluate_block, slug
+    from v2_flow import check_sources, evaluate_flow_block, train_flow_row
     from v2_reclnet import TRACK_BLOCKS
+    E2E_BLOCKS = ('flow',)  # trained end to end in their own stages
 
     import stadl_plugins  # noqa: F401
     from stadl_plugins.datasets.synthetic import (
@@ -235,9 +243,11 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             raise ValueError(f'data_seeds must start with 0 (the seed every row trains '
                              f'on); got {data_seeds}')
         p['data_seeds'] = [int(d) for d in data_seeds]
+    if flow_sources is not None:
+        p['flow_sources'] = check_sources(flow_sources)
     not_run = {}
     if blocks is None:
-        blocks = list(BLOCKS) + list(TRACK_BLOCKS)
+        blocks = list(BLOCKS) + list(TRACK_BLOCKS) + list(E2E_BLOCKS)
         if len(p['data_seeds']) < 2:  # the track blocks are cross-fitted on data seed 1
             not_run = {b: 'needs a second data seed (--data-seeds 0 1)' for b in TRACK_BLOCKS}
             blocks = list(BLOCKS)
@@ -251,16 +261,18 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     isolate = (not tiny) if isolate is None else isolate
     call = _isolated if isolate else (lambda fn, *a, **k: fn(*a, **k))
     for b in blocks:
-        if b not in BLOCKS and b not in TRACK_BLOCKS:
+        if b not in BLOCKS and b not in TRACK_BLOCKS and b not in E2E_BLOCKS:
             raise ValueError(f'unknown v2 block {b!r}; known: '
-                             f'{sorted(BLOCKS) + sorted(TRACK_BLOCKS)}')
+                             f'{sorted(BLOCKS) + sorted(TRACK_BLOCKS) + list(E2E_BLOCKS)}')
     track_blocks = [b for b in blocks if b in TRACK_BLOCKS]
+    run_flow = 'flow' in blocks
     blocks = [b for b in blocks if b in BLOCKS]  # the cached-feature blocks
     os.makedirs(out, exist_ok=True)
     work = osp.join(out, 'work')
     data_root = data_root or osp.join(work, 'data')
     state = State(osp.join(out, 'state.json'), fresh)
-    stages = stage_list(p, _unique_rows(blocks), track_blocks)
+    stages = stage_list(p, _unique_rows(blocks), track_blocks,
+                        p['flow_sources'] if run_flow else ())
     if blocks_only:  # e.g. a second process beside one that trains the stock rows
         stages = [st for st in stages if st[0] not in ('stock', 'random')]
     skipped, timings = [], {}
@@ -270,6 +282,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
     bar = tqdm(stages, desc='suite v2', unit='stage', disable=not progress)
     for kind, arg in bar:
         name = (f'head[{arg[0]}|{arg[1]}|{arg[2]}]' if kind == 'head'
+                else f'flow[{arg[0]}|{arg[1]}]' if kind == 'flow'
                 else f'{kind}[{arg}]')
         bar.set_postfix_str(name)
         if time_budget is not None and time.time() - t0 > time_budget:
@@ -341,6 +354,17 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                 continue
             info = call(_train_head_and_predict, root_of[0], ckpt, work, p, s, class_ids,
                         overrides, path, progress, device)
+            state.record(name, params, dict(dets=path, **info), time.time() - ts)
+        elif kind == 'flow':
+            src, s = arg
+            ckpt = state.result('pretrain[0]')['checkpoint']
+            params = dict(iters=p['stock_iters'], batch=p['stock_batch'],
+                          pretrain=state.result('pretrain[0]')['sha256'], source=src)
+            path = osp.join(work, f'flow_{src}_s{s}', 'val_dets.pkl')
+            if state.done(name, params) and osp.isfile(path):
+                continue
+            info = call(train_flow_row, root_of[0], ckpt, osp.dirname(path), p, s,
+                        class_ids, device, path, src)
             state.record(name, params, dict(dets=path, **info), time.time() - ts)
         elif kind in ('reclnet_features', 'reclnet'):
             from v2_reclnet import extract_features, run_block
@@ -468,6 +492,15 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
         if any(runs_by_row.values()):
             out_blocks[b] = evaluate_block(b, runs_by_row, names, V2_GROUPS,
                                            n_boot=p['n_boot'])
+    if run_flow:  # the two-stream rows against each other and the stock stage
+        from v2_flow import SOURCES, STOCK_ROW
+        flow_runs = {STOCK_ROW: stock0}
+        for src, row in SOURCES.items():
+            flow_runs[row] = [r for _, r in runs('flow', [(0, f'flow[{src}|{s}]')
+                                                          for s in p['seeds']])]
+        if any(flow_runs.values()):
+            out_blocks['flow'] = evaluate_flow_block(flow_runs, names, V2_GROUPS,
+                                                     p['n_boot'], p['flow_sources'])
     for b in track_blocks:  # evaluated in their own stage (v2_reclnet.run_block)
         e = state.data.get(f'{b}[1]')
         if e and osp.isfile(e['result']['block']):
@@ -722,6 +755,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--data-seeds', nargs='+', type=int, default=None,
                    help='v2: data seeds (default 0 1 2; 0 alone skips the noise-floor '
                         'replicates, and the std bar reads None: not measured)')
+    p.add_argument('--flow-sources', nargs='+', default=None,
+                   help='v2: flow block rows by flow source (zero frame_difference '
+                   'farneback dis tvl1; default: the plan\'s zero frame_difference dis)')
     p.add_argument('--blocks', nargs='*', default=None,
                    help='v2: ablation blocks to run (default: all; none: sanity only)')
 
@@ -731,7 +767,8 @@ def main_from_args(a, out: str) -> dict:
                         time_budget=parse_budget(a.time_budget), fresh=a.fresh,
                         data_root=a.data_root, blocks=a.blocks,
                         isolate=False if a.in_process else None,
-                        blocks_only=a.blocks_only, data_seeds=a.data_seeds)
+                        blocks_only=a.blocks_only, data_seeds=a.data_seeds,
+                        flow_sources=a.flow_sources)
     print(json.dumps(summary['sanity'], indent=1))
     print(f"[benchmarks] v2 summary written to {osp.join(out, 'summary.json')}")
     return summary

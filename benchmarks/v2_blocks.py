@@ -148,13 +148,15 @@ def groups_with_others(groups: dict) -> dict:
 
 
 def evaluate_block(name: str, runs: dict, class_names: dict, groups: dict,
-                   n_boot: int, seed: int = 0) -> dict:
+                   n_boot: int, seed: int = 0, spec: dict | None = None) -> dict:
     """``{"rows": [...], "claims": [...]}`` of one block from ``runs``
-    (``{row: [RankedRun per seed]}``); rows without runs are reported missing."""
+    (``{row: [RankedRun per seed]}``); rows without runs are reported missing.
+    ``spec``: the block's rows and claims (default ``BLOCKS[name]``; the
+    end-to-end blocks, e.g. ``v2_flow.FLOW_BLOCK``, pass their own)."""
     import numpy as np
 
     from stadl_plugins.evaluation.bootstrap import paired_bootstrap, point_aps
-    spec = BLOCKS[name]
+    spec = BLOCKS[name] if spec is None else spec
     groups = groups_with_others(groups)
     rows, claims = [], []
     for row in spec['rows']:

@@ -188,8 +188,11 @@ def test_runner_unfreezes_at_the_right_iteration_and_evaluates(tiny_synthetic, t
     assert 'mAP/overall' in metrics and math.isfinite(metrics['mAP/overall'])
 
 
+# the two-stream configs with a PWC-Net flow subnet (the v2 flow-block config is fed
+# flows from the pipeline: no subnet, no flow loss)
 TWO_STREAM_CONFIGS = sorted(p for p in glob.glob(f'{REPO}/configs/**/*.py', recursive=True)
-                            if 'FlowTwoStreamBackbone' in open(p).read())
+                            if 'FlowTwoStreamBackbone' in open(p).read()
+                            and "type='PWCNet'" in open(p).read())
 # Hand-computed paper loss (Zhang et al. Eq. 1 with PWC-Net's alpha_i, Eq. 8 weight 1)
 # for level predictions of zero and a ground truth of (3, 4) px everywhere: every
 # pixel of every level has ||0 - (3, 4) / 20||_2 = 0.25, summed over its pixels.
@@ -378,6 +381,41 @@ def test_zero_and_frame_difference_sources():
     with pytest.raises(ValueError, match='set flow_net=None'):
         FlowTwoStreamBackbone(dict(type='PWCNet'), dict(type='mmaction.ResNet3dSlowOnly'),
                               [8], flow_source='zero')
+
+
+def test_inner_backbone_loads_a_recognizers_prefixed_checkpoint(tmp_path):
+    # the v2 two-stream rows start from the pretraining stage's Recognizer3D
+    # checkpoint (backbone.* + cls_head.*); the inner backbone's own keys are
+    # backbone.backbone.* in the detector, out of a detector-level init_cfg's reach
+    torch.manual_seed(0)
+    donor = _source_model('zero').backbone.backbone
+    sd = {f'backbone.{k}': v.clone() + 1.0 for k, v in donor.state_dict().items()
+          if v.is_floating_point()}
+    sd.update({f'backbone.{k}': v.clone() for k, v in donor.state_dict().items()
+               if not v.is_floating_point()})
+    sd['cls_head.fc_cls.weight'] = torch.zeros(3, 4)
+    path = str(tmp_path / 'recognizer.pth')
+    torch.save({'state_dict': sd, 'meta': {}}, path)
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(CFG).model
+    cfg.backbone.update(flow_source='zero', flow_net=None, backbone_pretrained=path)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    inner = model.backbone.backbone.state_dict()
+    for k, v in inner.items():
+        torch.testing.assert_close(v, sd[f'backbone.{k}'], msg=k)
+    info = model.backbone.backbone_load_info
+    assert info['loaded'] == len(inner) and info['ignored'] == 1
+    # the wrong prefix raises with the fix, instead of loading nothing
+    cfg.backbone.backbone_prefix = 'model.'
+    with pytest.raises(KeyError, match="set backbone_prefix"):
+        MODELS.build(cfg).init_weights()
+    # a backbone of another width: the shapes are named
+    cfg.backbone.backbone_prefix = 'backbone.'
+    cfg.backbone.backbone.base_channels = 16
+    cfg.backbone.stage_channels = [c * 2 for c in cfg.backbone.stage_channels]
+    with pytest.raises(ValueError, match='differ in shape'):
+        MODELS.build(cfg).init_weights()
 
 
 def test_load_flow_gt_as_the_models_input(tiny_synthetic):

@@ -54,6 +54,15 @@ Paper gaps filled here:
   given flow;
 * ``flow_pretrained``: a PWCNet checkpoint (any layout of
   :mod:`~stadl_plugins.models.flow.weight_converters`) loaded at ``init_weights``;
+* ``backbone_pretrained``: the shared inner backbone from a checkpoint whose keys
+  carry ``backbone_prefix`` (a Recognizer3D's or detector's ``backbone.*``, e.g.
+  the v2 pretraining stage's), loaded at ``init_weights`` after the children's
+  own initialisation. The detector-level ``init_cfg=dict(type='Pretrained')``
+  cannot do this: the inner backbone's keys are ``backbone.backbone.*`` and
+  mmengine loads with ``strict=False``, so nothing would load and nothing would
+  say so. Here every inner parameter must be in the checkpoint (missing keys
+  raise, naming the prefix); extra keys (a head) are counted in
+  ``backbone_load_info``;
 * the flow loss (``loss_flow``): Eq. 8 adds L(Theta) to the detection losses with
   weight 1 (``FlowFastRCNN(flow_loss_weight=1.0)``); Eq. 1 is PWC-Net's loss with
   weights ``alpha_i`` whose values the paper does not give: we take PWC-Net's
@@ -81,7 +90,8 @@ from ..flow.fusion import FUSION_MODES, PyramidFusion
 from ..flow.pwcnet import end_point_error
 from ..flow.weight_converters import load_pwcnet_weights
 
-__all__ = ['FlowTwoStreamBackbone', 'to_pwc_input', 'FLOW_SOURCES']
+__all__ = ['FlowTwoStreamBackbone', 'to_pwc_input', 'FLOW_SOURCES',
+           'load_prefixed_weights']
 
 #: where the flow stream's flow comes from (``flow_source``)
 FLOW_SOURCES = ('pwcnet', 'zero', 'frame_difference', 'input')
@@ -94,6 +104,34 @@ def _build(cfg: dict):
     models need their prefix, e.g. ``'mmaction.ResNet3dSlowOnly'``; stadl_plugins
     models are registered in both registries."""
     return MMDET_MODELS.build(cfg)
+
+
+def load_prefixed_weights(module: nn.Module, path: str, prefix: str) -> dict:
+    """Load the ``prefix``-ed keys of the checkpoint at ``path`` (safely:
+    :func:`stadl_plugins.safe_load.load_checkpoint_file`) into ``module``, the
+    prefix stripped. Every parameter and buffer of ``module`` must be there and
+    of the same shape; keys outside the prefix are counted, not loaded.
+
+    Returns ``{'loaded': n, 'ignored': n_outside_prefix, 'path': path}``."""
+    from ...safe_load import load_checkpoint_file
+    sd = load_checkpoint_file(path, map_location='cpu')
+    if isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict):
+        sd = sd['state_dict']
+    picked = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    want = module.state_dict()
+    missing = sorted(set(want) - set(picked))
+    if missing:
+        raise KeyError(f'{path}: {len(missing)} of the {len(want)} backbone keys are not '
+                       f'under the prefix {prefix!r} (first: {missing[:3]}; the file has '
+                       f'e.g. {sorted(sd)[:3]}): set backbone_prefix to the prefix its '
+                       "backbone keys carry ('' for none)")
+    bad = [(k, tuple(picked[k].shape), tuple(v.shape)) for k, v in want.items()
+           if tuple(picked[k].shape) != tuple(v.shape)]
+    if bad:
+        raise ValueError(f'{path}: {len(bad)} backbone tensors differ in shape '
+                         f'(key, checkpoint, model), first: {bad[:3]}')
+    module.load_state_dict({k: picked[k] for k in want}, strict=True)
+    return dict(loaded=len(want), ignored=len(sd) - len(want), path=path)
 
 
 def to_pwc_input(frames: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
@@ -127,6 +165,9 @@ class FlowTwoStreamBackbone(BaseModule):
         flow_source: ``'pwcnet'`` | ``'zero'`` | ``'frame_difference'`` |
             ``'input'`` (module docstring); ``flow_net`` may be None unless
             ``'pwcnet'``.
+        backbone_pretrained: optional checkpoint of the inner backbone, its keys
+            under ``backbone_prefix`` (default ``'backbone.'``; ``''`` for an
+            unprefixed file), loaded strictly by ``init_weights``.
         init_cfg: mmengine init config.
 
     Shapes: ``forward((N, 3, T, H, W)) -> (N, C_out, 1, h, w)``. After a forward,
@@ -140,7 +181,8 @@ class FlowTwoStreamBackbone(BaseModule):
                  std: Sequence[float] = (58.395, 57.12, 57.375), pwc_bgr: bool = True,
                  freeze_flow: bool = True, flow_pretrained: str | None = None,
                  flow_loss_reduction: str = 'sum', flow_source: str = 'pwcnet',
-                 init_cfg: dict | None = None):
+                 backbone_pretrained: str | None = None,
+                 backbone_prefix: str = 'backbone.', init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         if flow_source not in FLOW_SOURCES:
             raise ValueError(f'flow_source must be one of {FLOW_SOURCES}, got {flow_source!r}')
@@ -174,6 +216,9 @@ class FlowTwoStreamBackbone(BaseModule):
         self.fusion_mode = fusion
         self.fusion = PyramidFusion(used, used, fusion, identity_init=False)
         self.flow_pretrained = flow_pretrained
+        self.backbone_pretrained = backbone_pretrained
+        self.backbone_prefix = backbone_prefix
+        self.backbone_load_info: dict | None = None
         self.flow_loss_reduction = flow_loss_reduction
         self.flow_trainable = True
         self.set_flow_trainable(not freeze_flow)
@@ -191,6 +236,9 @@ class FlowTwoStreamBackbone(BaseModule):
         super().init_weights()
         if self.flow_pretrained and self.flow_net is not None:
             load_pwcnet_weights(self.flow_net, self.flow_pretrained)
+        if self.backbone_pretrained:
+            self.backbone_load_info = load_prefixed_weights(
+                self.backbone, self.backbone_pretrained, self.backbone_prefix)
 
     # ------------------------------------------------------------ forward
     def flow_inputs(self, frames: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,203 @@
+"""Flow block of benchmark v2 (issue 20): Zhang et al.'s two-stream detector fed
+flows of rising quality, trained end to end like the stock v2 row.
+
+Paper: Zhang et al., "Learning motion representation for real-time
+spatio-temporal action localization" (Pattern Recognition 2020). Its central
+claim: a flow stream integrated with the RGB stream raises detection mAP, most
+on motion-defined actions, and better flow gives better detection.
+
+Every row is ``configs/pwc_flow/two-stream-dis_r18-tiny_4x2x1_synthetic-v2-rgb.py``
+(``FlowTwoStreamBackbone``, the shared inner backbone from the v2 pretraining
+checkpoint, M-Concat fusion, ``FlowFastRCNN``) with the row's flow source
+swapped in, on the stock v2 row's schedule (``suite_v2.stock_config``: same
+iterations, batch, optimiser, learning-rate schedule, training seeds), and
+compared with the paired per-video bootstrap over the training seeds. The
+``stock (RGB only)`` row is the suite's own stock stage, shared, not retrained.
+
+Flow sources (``ROWS``): ``zero`` (the same model with no motion: the control),
+``frame_difference`` (grey-level change, not a flow), OpenCV ``farneback``,
+``dis`` and ``tvl1`` computed in the pipeline by ``ComputeFlow`` on the pixels
+the model sees. Their flow quality on v2 (EPE inside person boxes, 240 val
+pairs, ``benchmarks/results/v2/flow_quality.json``): zero 1.325 px, Farneback
+0.619, DIS 0.483, TV-L1 0.351 -- the order the "rises with flow quality" claims
+test, one adjacent pair at a time.
+
+Which rows run is the plan's ``flow_rows`` (``--flow-sources``); the 2-core CPU
+plan runs zero, frame difference and DIS (about 4-5 min per run). ``NOT_RUN``
+lists rows this block does not build yet, with why.
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(HERE)
+TWO_STREAM_CONFIG = osp.join(REPO, 'configs', 'pwc_flow',
+                             'two-stream-dis_r18-tiny_4x2x1_synthetic-v2-rgb.py')
+
+STOCK_ROW = 'stock (RGB only)'
+#: row -> flow source (None: the suite's stock stage)
+ROWS = {
+    STOCK_ROW: None,
+    'two-stream, zero flow': 'zero',
+    'two-stream, frame difference': 'frame_difference',
+    'two-stream, Farneback': 'farneback',
+    'two-stream, DIS': 'dis',
+    'two-stream, TV-L1': 'tvl1',
+}
+SOURCES = {src: row for row, src in ROWS.items() if src}
+#: the 2-core CPU plan (3 training seeds each, ~45 min)
+CPU_SOURCES = ('zero', 'frame_difference', 'dis')
+TINY_SOURCES = ('zero', 'dis')
+#: rows of the issue that this block does not build (yet), and why
+NOT_RUN = {
+    'two-stream, ground-truth flow': 'the renderer writes GT flow files only for v1; '
+    'v2 needs a flow-rendering pass (LoadFlowGT(key="input_flow") then feeds it)',
+    'two-stream, PWCNet (pretrained on synthetic GT flow)': 'PWCNet must first beat '
+    'zero flow and OpenCV on EPE (docs/flow.md: 1.4-2.7 px after training on CPU); '
+    'meant for a GPU',
+    'M-Concat vs Sum vs Average vs STFP; frozen vs joint': 'fusion and training-mode '
+    'rows need the PWCNet row (joint training changes the flow only with a subnet)',
+}
+DEFAULT_NOT_RUN_REASONS = {
+    'farneback': 'not in the 2-core CPU plan (about 5 min per run and seed); '
+                 'add it with --flow-sources',
+    'tvl1': 'TV-L1 in the pipeline costs ~440 ms per pair on one CPU thread '
+            '(~1 h per training run here); precompute it, or run on many cores',
+}
+
+_MOTION_ORDER = ('the motion-class mAP rises with flow quality: {a} (EPE {ea}) > '
+                 '{b} (EPE {eb})')
+FLOW_BLOCK = dict(
+    paper='Zhang et al. 2020, Learning motion representation for real-time '
+          'spatio-temporal action localization (integrated flow stream, M-Concat)',
+    rows={row: ({} if src is None else {'flow_source': src}) for row, src in ROWS.items()},
+    claims=[
+        ('flow input helps the motion classes (DIS > zero flow, motion)', 'better',
+         'two-stream, DIS', 'two-stream, zero flow', 'motion'),
+        ('a flow beats the frame difference (DIS > frame difference, motion)', 'better',
+         'two-stream, DIS', 'two-stream, frame difference', 'motion'),
+        ('the frame difference carries motion (frame difference > zero flow, motion)',
+         'better', 'two-stream, frame difference', 'two-stream, zero flow', 'motion'),
+        (_MOTION_ORDER.format(a='Farneback', ea='0.62', b='zero flow', eb='1.33'),
+         'better', 'two-stream, Farneback', 'two-stream, zero flow', 'motion'),
+        (_MOTION_ORDER.format(a='DIS', ea='0.48', b='Farneback', eb='0.62'), 'better',
+         'two-stream, DIS', 'two-stream, Farneback', 'motion'),
+        (_MOTION_ORDER.format(a='TV-L1', ea='0.35', b='DIS', eb='0.48'), 'better',
+         'two-stream, TV-L1', 'two-stream, DIS', 'motion'),
+        ('two-stream > RGB-only stock on the motion classes (DIS)', 'better',
+         'two-stream, DIS', STOCK_ROW, 'motion'),
+        ('two-stream does not lose to the RGB-only stock (DIS, mAP)', 'no_loss',
+         'two-stream, DIS', STOCK_ROW, 'mAP'),
+    ])
+
+
+def check_sources(sources) -> list:
+    """The ``--flow-sources`` list, validated (unknown names raise with the choices)."""
+    out = []
+    for s in sources:
+        if s not in SOURCES:
+            raise ValueError(f'unknown flow source {s!r}; choose from {sorted(SOURCES)}')
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def flow_row_config(root: str, meta: dict, checkpoint: str, work_dir: str, p: dict,
+                    seed: int, source: str):
+    """The two-stream config of one row: the stock v2 run's schedule, data and
+    seed (``suite_v2.stock_config``) with the model and pipelines of
+    ``TWO_STREAM_CONFIG``, the inner backbone from ``checkpoint`` (its
+    ``backbone.*`` keys) and the flow ``source``."""
+    import copy
+
+    from mmengine.config import Config
+    from suite_v2 import stock_config
+    check_sources([source])
+    cfg = stock_config(root, meta, checkpoint, work_dir, p, seed)
+    ts = Config.fromfile(TWO_STREAM_CONFIG)
+    model = copy.deepcopy(ts.model)
+    bb = model.backbone
+    bb.backbone_pretrained = checkpoint
+    if source in ('zero', 'frame_difference'):  # computed inside the backbone
+        bb.flow_source = source
+    cfg.model = model
+    for dl, pipe in (('train_dataloader', ts.train_pipeline),
+                     ('test_dataloader', ts.val_pipeline)):
+        new = []
+        for t in copy.deepcopy(pipe):
+            if t['type'] == 'ComputeFlow':
+                if bb.flow_source != 'input':
+                    continue
+                t['method'] = source
+            if t['type'] == 'PackActionInputs' and bb.flow_source != 'input':
+                t = dict(type='PackActionInputs')
+            new.append(t)
+        cfg[dl].dataset.pipeline = new
+    return cfg
+
+
+def train_flow_row(root, ckpt, work_dir, p, seed, class_ids, device, path, source):
+    """Train one row's run and write its val detections to ``path`` (a pickle of
+    ``suite_v2.predict``'s dict). Returns what the backbone loaded."""
+    import pickle
+
+    from mmaction.registry import DATASETS
+    from mmengine.runner import Runner
+    from suite_v2 import _meta, predict
+    cfg = flow_row_config(root, _meta(root), ckpt, work_dir, p, seed, source)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+    info = model.backbone.backbone_load_info
+    dets = predict(runner.model, DATASETS.build(cfg.test_dataloader.dataset), class_ids,
+                   device)
+    with open(path, 'wb') as f:
+        pickle.dump(dets, f)
+    return dict(backbone_loaded=(info or {}).get('loaded'))
+
+
+def flow_quality(path: str | None = None) -> dict:
+    """``{source: EPE in person boxes}`` of ``benchmarks/results/v2/flow_quality.json``
+    (``{}`` when the file is missing)."""
+    import json
+    path = path or osp.join(HERE, 'results', 'v2', 'flow_quality.json')
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        rows = json.load(f)['rows']
+    names = {'zero flow': 'zero', 'Farneback': 'farneback', 'DIS (medium)': 'dis',
+             'TV-L1': 'tvl1'}
+    return {names[r['method']]: r['epe_boxes'] for r in rows if r['method'] in names}
+
+
+def evaluate_flow_block(runs: dict, class_names: dict, groups: dict, n_boot: int,
+                        sources: list) -> dict:
+    """The block's rows and claims (``v2_blocks.evaluate_block`` on
+    ``FLOW_BLOCK``), each row with its flow source and EPE, and the rows that did
+    not run with why."""
+    from v2_blocks import evaluate_block
+    blk = evaluate_block('flow', runs, class_names, groups, n_boot=n_boot,
+                         spec=FLOW_BLOCK)
+    epe = flow_quality()
+    for r in blk['rows']:
+        src = ROWS.get(r['row'])
+        r['flow_source'] = src
+        if src in epe:
+            r['epe_in_boxes'] = epe[src]
+    not_run = dict(NOT_RUN)
+    for src, row in SOURCES.items():
+        if src not in sources:
+            not_run[row] = DEFAULT_NOT_RUN_REASONS.get(src, 'not in this plan')
+    for c in blk['claims']:
+        if c['verdict'] != 'not run':
+            continue
+        missing = [r for r in c['rows'] if r not in runs or not runs[r]]
+        c['reason'] = '; '.join(f'{r}: {not_run.get(r, "no runs")}' for r in missing)
+        srcs = [ROWS[r] for r in missing if ROWS.get(r)]
+        c['experiment'] = ('python benchmarks/run.py --suite v2 --blocks flow '
+                           f'--flow-sources {" ".join(list(sources) + srcs)}'
+                           if srcs else 'run the suite\'s stock stages')
+    blk['not_run'] = not_run
+    blk['sources'] = list(sources)
+    return blk

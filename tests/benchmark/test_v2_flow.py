@@ -1,0 +1,112 @@
+"""The v2 flow block (benchmarks/v2_flow.py): each row is the shipped two-stream
+config with its flow source, on the stock v2 row's schedule; stages are
+seed-major; not-run claims say why and how to run them."""
+import os.path as osp
+import sys
+
+import pytest
+from helpers import REPO
+
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+
+
+def _cfg(source, tmp_path):
+    from suite_v2 import plan
+    from v2_flow import flow_row_config
+    p = plan(tiny=False, scale=0.25)
+    return p, flow_row_config(str(tmp_path / 'data'), dict(timestamp_end=960),
+                              'pretrain.pth', str(tmp_path / 'w'), p, 1, source)
+
+
+@pytest.mark.parametrize('source', ['zero', 'frame_difference', 'farneback', 'dis',
+                                    'tvl1'])
+def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp_path):
+    from suite_v2 import plan, stock_config
+    p, cfg = _cfg(source, tmp_path)
+    stock = stock_config(str(tmp_path / 'data'), dict(timestamp_end=960), 'pretrain.pth',
+                         str(tmp_path / 'w'), plan(tiny=False, scale=0.25), 1)
+    for key in ('train_cfg', 'param_scheduler', 'optim_wrapper', 'randomness'):
+        assert cfg[key] == stock[key], key
+    assert cfg.train_dataloader.batch_size == stock.train_dataloader.batch_size
+    assert cfg.train_dataloader.dataset.ann_file == stock.train_dataloader.dataset.ann_file
+    bb = cfg.model.backbone
+    assert cfg.model.type == 'FlowFastRCNN' and bb.type == 'FlowTwoStreamBackbone'
+    assert bb.backbone_pretrained == 'pretrain.pth' and bb.backbone_prefix == 'backbone.'
+    computed = source in ('farneback', 'dis', 'tvl1')
+    assert bb.flow_source == ('input' if computed else source)
+    for dl in ('train_dataloader', 'test_dataloader'):
+        pipe = cfg[dl].dataset.pipeline
+        types = [t['type'] for t in pipe]
+        flows = [t for t in pipe if t['type'] == 'ComputeFlow']
+        pack = pipe[-1]
+        if computed:
+            assert [f['method'] for f in flows] == [source]
+            # after every geometric transform, before FormatShape
+            assert types.index('ComputeFlow') + 1 == types.index('FormatShape')
+            assert tuple(pack['algorithm_keys']) == ('input_flow',)
+        else:
+            assert not flows and 'algorithm_keys' not in pack
+        assert types[:2] == [t['type'] for t in stock[dl].dataset.pipeline][:2]
+
+
+def test_row_model_builds_and_unknown_sources_are_refused(tmp_path):
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from v2_flow import check_sources
+    init_default_scope('mmaction')
+    _, cfg = _cfg('dis', tmp_path)
+    model = MODELS.build(cfg.model)
+    assert model.backbone.flow_source == 'input' and model.backbone.flow_net is None
+    with pytest.raises(ValueError, match='unknown flow source'):
+        check_sources(['dis', 'raft'])
+    assert check_sources(['dis', 'zero', 'dis']) == ['dis', 'zero']
+
+
+def test_flow_stages_are_seed_major():
+    from suite_v2 import plan, stage_list
+    p = plan(tiny=False, scale=0.25)
+    st = stage_list(p, [], (), p['flow_sources'])
+    trained = [(k, a) for k, a in st if k in ('stock', 'flow')]
+    seeds = [a[1] for _, a in trained]
+    n = 1 + len(p['flow_sources'])
+    assert seeds[:3 * n] == [0] * n + [1] * n + [2] * n
+    assert [a[0] for k, a in trained[1:n]] == p['flow_sources']
+    assert 'flow' not in [k for k, _ in stage_list(p, [])]
+
+
+def test_block_reports_rows_claims_and_why_a_claim_did_not_run():
+    import numpy as np
+    from v2_flow import FLOW_BLOCK, SOURCES, STOCK_ROW, evaluate_flow_block
+
+    from stadl_plugins.evaluation.bootstrap import rank_run
+    rng = np.random.default_rng(0)
+    names = {1: 'a', 2: 'b'}
+    gt = {f'v{i},0902': (np.array([[0.1, 0.1, 0.5, 0.5]]), np.array([1 + i % 2]))
+          for i in range(8)}
+
+    def run(shift):
+        dets = {}
+        for k, (b, lab) in gt.items():
+            s = rng.random(2) * 0.5
+            s[lab[0] - 1] += shift
+            dets[k] = (np.repeat(b, 2, 0), np.array([1, 2]), s)
+        return rank_run(gt, dets, [1, 2])
+
+    runs = {STOCK_ROW: [run(0.2)], SOURCES['zero']: [run(0.0), run(0.0)],
+            SOURCES['dis']: [run(0.6), run(0.6)]}
+    blk = evaluate_flow_block(runs, names, {'motion': ['a', 'b']}, n_boot=50,
+                              sources=['zero', 'dis'])
+    assert [r['row'] for r in blk['rows']] == list(FLOW_BLOCK['rows'])
+    by_row = {r['row']: r for r in blk['rows']}
+    assert by_row[SOURCES['dis']]['seeds'] == 2 and by_row[SOURCES['farneback']]['seeds'] == 0
+    assert by_row[SOURCES['dis']]['flow_source'] == 'dis'
+    assert 0.3 < by_row[SOURCES['dis']]['epe_in_boxes'] < 0.7   # flow_quality.json
+    claims = {c['claim']: c for c in blk['claims']}
+    first = claims['flow input helps the motion classes (DIS > zero flow, motion)']
+    assert first['verdict'] == 'reproduced' and first['ci95'][0] > 0
+    for c in blk['claims']:
+        if c['verdict'] == 'not run':
+            assert c['reason'] and '--flow-sources zero dis' in c['experiment']
+    tv = next(c for c in blk['claims'] if 'TV-L1' in c['claim'])
+    assert tv['verdict'] == 'not run' and 'tvl1' in tv['experiment']
+    assert SOURCES['tvl1'] in blk['not_run'] and SOURCES['dis'] not in blk['not_run']
