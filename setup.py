@@ -57,6 +57,6 @@ if __name__ == '__main__':
             'scipy', 'matplotlib', 'opencv-python'
         ],
         license='Apache-2.0',
-        extras_require={'tests': ['pytest', 'hypothesis', 'ruff']},
+        extras_require={'tests': ['pytest', 'hypothesis', 'ruff', 'pytest-xdist']},
         zip_safe=False,
     )

@@ -71,10 +71,10 @@ else
 fi
 
 if [[ $WANT_TEST == 1 ]]; then
-  if "$PY" -c "import pytest, hypothesis" 2>/dev/null && [[ -x "$VENV/bin/ruff" ]]; then
+  if "$PY" -c "import pytest, hypothesis, xdist" 2>/dev/null && [[ -x "$VENV/bin/ruff" ]]; then
     echo "[install] test extras already installed"
   else
-    "${PIP[@]}" pytest hypothesis ruff
+    "${PIP[@]}" pytest hypothesis ruff pytest-xdist
   fi
 fi
 echo "[install] done: $VENV"
