@@ -11,7 +11,9 @@ parameters it was done with; a stage whose parameters changed runs again):
    issues train on it);
 4. ``stock[d,s]``: the stock detector (``configs/baseline/slowonly_..._synthetic-v2-rgb.py``)
    from the pretrained backbone, one run per training seed ``s`` on data seed 0
-   and one per extra data seed; val detections saved;
+   and one per extra data seed; val detections saved; ``flow[src|s]``: the flow
+   block's two-stream detector (``benchmarks/v2_flow.py``) with flow source
+   ``src``, trained like ``stock[0,s]``, right after it (seed-major);
 5. ``random[d]``: random scores on the same val proposals (the floor);
    ``reclnet_features[1]``, ``reclnet[1]``: the RecLNet block
    (``benchmarks/v2_reclnet.py``), cross-fitted -- the stock detector of data seed

@@ -143,7 +143,9 @@ def claim_verdict(kind: str, lo: float, hi: float) -> str:
 def groups_with_others(groups: dict) -> dict:
     """V2 groups plus ``others`` (every class outside ``context``)."""
     out = dict(groups)
-    out['others'] = [n for g, ns in groups.items() if g != 'context' for n in ns]
+    # each class once, also when groups overlap (the flow block's in_box_motion)
+    out['others'] = list(dict.fromkeys(n for g, ns in groups.items() if g != 'context'
+                                       for n in ns))
     return out
 
 
@@ -176,6 +178,12 @@ def evaluate_block(name: str, runs: dict, class_names: dict, groups: dict,
         if not runs.get(a) or not runs.get(b):
             claims.append(dict(claim=text, effect=None, ci95=None, verdict='not run',
                                rows=[a, b], group=group))
+            continue
+        if group != 'mAP' and not groups.get(group):
+            claims.append(dict(claim=text, effect=None, ci95=None, verdict='not run',
+                               rows=[a, b], group=group,
+                               reason=f'no class of group {group!r} in these data',
+                               experiment='run on data that have the group'))
             continue
         res = paired_bootstrap(runs[a], runs[b], class_names, groups=groups,
                                n_boot=n_boot, seed=seed)

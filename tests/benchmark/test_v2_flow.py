@@ -80,21 +80,21 @@ def test_block_reports_rows_claims_and_why_a_claim_did_not_run():
 
     from stadl_plugins.evaluation.bootstrap import rank_run
     rng = np.random.default_rng(0)
-    names = {1: 'a', 2: 'b'}
+    names = {1: 'spin', 2: 'walk'}
     gt = {f'v{i},0902': (np.array([[0.1, 0.1, 0.5, 0.5]]), np.array([1 + i % 2]))
-          for i in range(8)}
+          for i in range(24)}
 
     def run(shift):
         dets = {}
         for k, (b, lab) in gt.items():
             s = rng.random(2) * 0.5
-            s[lab[0] - 1] += shift
+            s[lab[0] - 1] += shift * (1.0 if lab[0] == 1 else 0.5)  # walk: imperfect
             dets[k] = (np.repeat(b, 2, 0), np.array([1, 2]), s)
         return rank_run(gt, dets, [1, 2])
 
     runs = {STOCK_ROW: [run(0.2)], SOURCES['zero']: [run(0.0), run(0.0)],
             SOURCES['dis']: [run(0.6), run(0.6)]}
-    blk = evaluate_flow_block(runs, names, {'motion': ['a', 'b']}, n_boot=50,
+    blk = evaluate_flow_block(runs, names, {'motion': ['spin', 'walk']}, n_boot=50,
                               sources=['zero', 'dis'])
     assert [r['row'] for r in blk['rows']] == list(FLOW_BLOCK['rows'])
     by_row = {r['row']: r for r in blk['rows']}
@@ -107,6 +107,13 @@ def test_block_reports_rows_claims_and_why_a_claim_did_not_run():
     for c in blk['claims']:
         if c['verdict'] == 'not run':
             assert c['reason'] and '--flow-sources zero dis' in c['experiment']
+    # the in-box motion group (spin, jump, wave present in the data: spin) is its
+    # own column, and 'others' counts each class once
+    assert by_row[SOURCES['dis']]['in_box_motion'] == by_row[SOURCES['dis']]['class_ap']['spin']
+    ap = by_row[SOURCES['dis']]['class_ap']
+    assert ap['spin'] != pytest.approx(ap['walk'])
+    assert by_row[SOURCES['dis']]['others'] == pytest.approx(np.mean(list(
+        by_row[SOURCES['dis']]['class_ap'].values())))
     tv = next(c for c in blk['claims'] if 'TV-L1' in c['claim'])
     assert tv['verdict'] == 'not run' and 'tvl1' in tv['experiment']
     assert SOURCES['tvl1'] in blk['not_run'] and SOURCES['dis'] not in blk['not_run']
