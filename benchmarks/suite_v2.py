@@ -715,7 +715,7 @@ def report_md(summary: dict) -> str:
         out += [f'### {name}', '']
         if b.get('paper'):
             out += [f"_{b['paper']}_", '']
-        cols = [c for c in ('mAP', 'motion', 'order', 'context', 'others')
+        cols = [c for c in ('mAP', 'motion', 'in_box_motion', 'order', 'context', 'others')
                 if any(c in r for r in b['rows'])]
         if cols and 'seeds' in b['rows'][0]:
             out += ['| row | seeds | ' + ' | '.join(cols) + ' |',
@@ -733,8 +733,10 @@ def report_md(summary: dict) -> str:
                 why = f" ({c['reason']})" if c.get('reason') else ''
                 out.append(f"| {c['claim']} | - | - | {c['verdict']}{why} |")
                 continue
+            why = (f" (likely: {c['reason']}; test: {c['experiment']})"
+                   if c.get('reason') and c['verdict'] != 'reproduced' else '')
             out.append(f"| {c['claim']} | {c['effect']:+.3f} | "
-                       f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['verdict']} |")
+                       f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['verdict']}{why} |")
         out.append('')
     return '\n'.join(out) + '\n'
 
