@@ -148,6 +148,19 @@ def test_tiny_suite_writes_the_summary_shape_and_resumes(run_main, tmp_path):
         [c[0] for c in v2_reclnet.CLAIMS] + [c['claim'] for c in v2_reclnet.NOT_RUN])
     from stadl_plugins.datasets.synthetic import SHORT_ACTIONS
     assert rec['setup']['classes'] == list(SHORT_ACTIONS)
+    # the flow block: the tiny plan's sources (zero, DIS) trained end to end on
+    # every training seed, the stock row shared with the stock stages, the rest
+    # listed as not run with why
+    import v2_flow
+    flow = s['blocks']['flow']
+    seeds = {r['row']: r['seeds'] for r in flow['rows']}
+    assert seeds == {row: (3 if src in (None, 'zero', 'dis') else 0)
+                     for row, src in v2_flow.ROWS.items()}
+    assert set(flow['not_run']) >= {v2_flow.SOURCES['tvl1'], v2_flow.SOURCES['farneback']}
+    assert [c['claim'] for c in flow['claims']] == [c[0] for c in v2_flow.FLOW_BLOCK['claims']]
+    ran = [c for c in flow['claims'] if c['verdict'] != 'not run']
+    assert ran and all(set(c['rows']) <= {v2_flow.STOCK_ROW, v2_flow.SOURCES['zero'],
+                                          v2_flow.SOURCES['dis']} for c in ran)
     assert 'segment mAP' in (out / 'v2' / 'report.md').read_text()
     # the cached-feature ablation blocks (issue 20): every row, every seed, each claim
     from v2_blocks import BLOCKS
