@@ -64,13 +64,14 @@ def parse_budget(text) -> float | None:
 
 def plan(tiny: bool, scale: float) -> dict:
     """Sizes of every stage."""
+    from v2_flow import CPU_SOURCES, TINY_SOURCES
     if tiny:
         return dict(num_train=2, num_val=2, min_seconds=8, max_seconds=8,
                     pretrain_iters=2, pretrain_batch=2, stock_iters=2, stock_batch=2,
                     seeds=[0, 1, 2], data_seeds=[0, 1], n_boot=50, cache_limit=4,
                     workers=0, head_iters=2, head_batch=2, reclnet_every=2,
                     reclnet_min_length=20, reclnet_epochs=1,
-                    flow_sources=['zero', 'dis'])
+                    flow_sources=list(TINY_SOURCES))
     s = max(scale, 1e-6)
     return dict(num_train=240, num_val=120, min_seconds=30, max_seconds=60,
                 pretrain_iters=int(24000 * s), pretrain_batch=32,
@@ -78,8 +79,7 @@ def plan(tiny: bool, scale: float) -> dict:
                 data_seeds=[0, 1, 2], n_boot=1000, cache_limit=None, workers=2,
                 head_iters=int(4000 * s), head_batch=8, reclnet_every=2,
                 reclnet_min_length=20, reclnet_epochs=max(1, int(round(80 * s))),
-                # the flow block's two-stream rows (v2_flow.CPU_SOURCES)
-                flow_sources=['zero', 'frame_difference', 'dis'])
+                flow_sources=list(CPU_SOURCES))
 
 
 class State:
@@ -226,7 +226,7 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     from tqdm import tqdm
     from v2_blocks import BLOCKS, evaluate_block, slug
-    from v2_flow import check_sources, evaluate_flow_block, train_flow_row
+    from v2_flow import SOURCES, STOCK_ROW, check_sources, evaluate_flow_block, train_flow_row
     from v2_reclnet import TRACK_BLOCKS
     E2E_BLOCKS = ('flow',)  # trained end to end in their own stages
 
@@ -495,7 +495,6 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             out_blocks[b] = evaluate_block(b, runs_by_row, names, V2_GROUPS,
                                            n_boot=p['n_boot'])
     if run_flow:  # the two-stream rows against each other and the stock stage
-        from v2_flow import SOURCES, STOCK_ROW
         flow_runs = {STOCK_ROW: stock0}
         for src, row in SOURCES.items():
             flow_runs[row] = [r for _, r in runs('flow', [(0, f'flow[{src}|{s}]')
@@ -601,18 +600,24 @@ def _meta(root: str) -> dict:
         return json.load(f)
 
 
-def _train_and_predict(root, ckpt, work_dir, p, seed, class_ids, device, path):
+def train_and_dump(cfg, class_ids, device, path):
+    """Train ``cfg`` with mmengine's Runner, write its detections on the
+    test set to ``path`` (a pickle of :func:`predict`'s dict) and return the
+    trained model."""
     from mmaction.registry import DATASETS
     from mmengine.runner import Runner
-    meta = _meta(root)
-    cfg = stock_config(root, meta, ckpt, work_dir, p, seed)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    ds_cfg = cfg.test_dataloader.dataset
-    dataset = DATASETS.build(ds_cfg)
-    dets = predict(runner.model, dataset, class_ids, device)
+    dets = predict(runner.model, DATASETS.build(cfg.test_dataloader.dataset), class_ids,
+                   device)
     with open(path, 'wb') as f:
         pickle.dump(dets, f)
+    return runner.model
+
+
+def _train_and_predict(root, ckpt, work_dir, p, seed, class_ids, device, path):
+    train_and_dump(stock_config(root, _meta(root), ckpt, work_dir, p, seed), class_ids,
+                   device, path)
 
 
 def _last_checkpoint(work_dir: str) -> str:

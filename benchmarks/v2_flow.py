@@ -121,13 +121,15 @@ def flow_row_config(root: str, meta: dict, checkpoint: str, work_dir: str, p: di
 
     from mmengine.config import Config
     from suite_v2 import stock_config
+
+    from stadl_plugins.datasets.transforms.flow_computing import FLOW_METHODS
     check_sources([source])
     cfg = stock_config(root, meta, checkpoint, work_dir, p, seed)
     ts = Config.fromfile(TWO_STREAM_CONFIG)
     model = copy.deepcopy(ts.model)
     bb = model.backbone
     bb.backbone_pretrained = checkpoint
-    if source in ('zero', 'frame_difference'):  # computed inside the backbone
+    if source not in FLOW_METHODS:  # not ComputeFlow's: made inside the backbone
         bb.flow_source = source
     cfg.model = model
     for dl, pipe in (('train_dataloader', ts.train_pipeline),
@@ -148,20 +150,10 @@ def flow_row_config(root: str, meta: dict, checkpoint: str, work_dir: str, p: di
 def train_flow_row(root, ckpt, work_dir, p, seed, class_ids, device, path, source):
     """Train one row's run and write its val detections to ``path`` (a pickle of
     ``suite_v2.predict``'s dict). Returns what the backbone loaded."""
-    import pickle
-
-    from mmaction.registry import DATASETS
-    from mmengine.runner import Runner
-    from suite_v2 import _meta, predict
-    cfg = flow_row_config(root, _meta(root), ckpt, work_dir, p, seed, source)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-    info = model.backbone.backbone_load_info
-    dets = predict(runner.model, DATASETS.build(cfg.test_dataloader.dataset), class_ids,
-                   device)
-    with open(path, 'wb') as f:
-        pickle.dump(dets, f)
+    from suite_v2 import _meta, train_and_dump
+    model = train_and_dump(flow_row_config(root, _meta(root), ckpt, work_dir, p, seed,
+                                           source), class_ids, device, path)
+    info = getattr(model, 'module', model).backbone.backbone_load_info
     return dict(backbone_loaded=(info or {}).get('loaded'))
 
 
