@@ -430,7 +430,8 @@ def _attack_file(tmp_path):
 
 @pytest.mark.parametrize('path_name', ['mmengine_load_checkpoint', '_load_checkpoint',
                                        'torch_load', 'load_pwcnet_weights',
-                                       'load_i3d_checkpoint', 'runner_load_from'])
+                                       'load_i3d_checkpoint', 'runner_load_from',
+                                       'load_prefixed_weights'])
 def test_every_in_process_loading_path_refuses_the_attack(tmp_path, path_name,
                                                           monkeypatch):
     monkeypatch.delenv(safe_load.UNSAFE_LOAD_ENV, raising=False)
@@ -462,12 +463,16 @@ def test_every_in_process_loading_path_refuses_the_attack(tmp_path, path_name,
         from stadl_plugins.models.flow.weight_converters import load_pwcnet_weights
         load_pwcnet_weights(PWCNet(), p)
 
+    def prefixed(p):  # FlowTwoStreamBackbone(backbone_pretrained=...)
+        from stadl_plugins.models.backbones.flow_two_stream import load_prefixed_weights
+        load_prefixed_weights(torch.nn.Linear(1, 1), p, 'backbone.')
+
     load = dict(mmengine_load_checkpoint=lambda p: load_checkpoint(
         torch.nn.Linear(1, 1), p, map_location='cpu'),
         _load_checkpoint=lambda p: _load_checkpoint(p, map_location='cpu'),
         torch_load=lambda p: torch.load(p),  # weights_only is torch's default
         load_pwcnet_weights=pwc, load_i3d_checkpoint=i3d,
-        runner_load_from=runner_load_from)[path_name]
+        runner_load_from=runner_load_from, load_prefixed_weights=prefixed)[path_name]
     with pytest.raises(Exception) as err:
         load(path)
     assert 'refused' in str(err.value), str(err.value)[:500]
