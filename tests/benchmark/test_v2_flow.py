@@ -72,6 +72,8 @@ def test_flow_stages_are_seed_major():
     assert seeds[:3 * n] == [0] * n + [1] * n + [2] * n
     assert [a[0] for k, a in trained[1:n]] == p['flow_sources']
     assert 'flow' not in [k for k, _ in stage_list(p, [])]
+    # no cached-head row: the val feature cache is not built
+    assert 'cache' not in [k for k, _ in st]
 
 
 def test_block_reports_rows_claims_and_why_a_claim_did_not_run():
