@@ -28,6 +28,8 @@ verified here) raise :class:`CorruptCheckpointError` naming the file and the bad
 record, never advice to switch safety off. Objects outside the allow-list raise
 :class:`UnsafeCheckpointError`; ``STADL_UNSAFE_LOAD=1`` (``--unsafe-load``)
 loads a *trusted* file with full pickle, with a warning.
+:func:`load_prefixed_weights` loads one sub-module's tensors out of such a file
+(strict: every key there, every shape equal).
 
 **Data pickles** (:func:`safe_pickle_load`; mmengine's ``.pkl`` handler is routed
 here too, so ``mmengine.load`` of proposals/GT in stock MMAction2 datasets is
@@ -288,6 +290,48 @@ def load_checkpoint_file(filename: str, map_location=None):
             'arbitrary code. If you trust the file, set the environment variable '
             f'{UNSAFE_LOAD_ENV}=1 (or pass --unsafe-load to tools/train.py / '
             'tools/test.py) to load it with full pickle.') from None
+
+
+def load_prefixed_weights(module, path: str, prefix: str,
+                          fix: str = 'pass the prefix its keys carry') -> dict:
+    """Load the ``prefix``-ed keys of the checkpoint at ``path`` (through
+    :func:`load_checkpoint_file`: integrity check, weights-only allow-list) into
+    ``module`` (a ``torch.nn.Module``), the prefix stripped. Every parameter and
+    buffer of ``module`` must be there and of the same shape; keys outside the
+    prefix are counted, not loaded. An mmengine checkpoint's ``state_dict`` is
+    unwrapped.
+
+    Used for a sub-module's weights inside a whole-model checkpoint:
+    ``FlowTwoStreamBackbone(backbone_pretrained=...)`` (``backbone.``) and
+    ``RecLNet(stream_checkpoints=...)`` (``streams.<name>.``).
+
+    Raises:
+        KeyError: keys of ``module`` are not under ``prefix`` (the message names
+            the first missing ones, keys the file does have, and ``fix``).
+        ValueError: tensors whose shapes differ (key, checkpoint, model).
+
+    Returns ``{'loaded': n, 'ignored': n_outside_prefix, 'path': path}``."""
+    sd = load_checkpoint_file(path, map_location='cpu')
+    if isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict):
+        sd = sd['state_dict']
+    if not isinstance(sd, dict):
+        raise ValueError(f'{path}: expected a state dict (or a checkpoint with one), '
+                         f'got {type(sd).__name__}')
+    picked = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    want = module.state_dict()
+    missing = sorted(set(want) - set(picked))
+    if missing:
+        raise KeyError(f'{path}: {len(missing)} of the {len(want)} keys of '
+                       f'{type(module).__name__} are not under the prefix {prefix!r} '
+                       f'(first: {missing[:3]}; the file has e.g. {sorted(sd)[:3]}): '
+                       f'{fix}')
+    bad = [(k, tuple(picked[k].shape), tuple(v.shape)) for k, v in want.items()
+           if tuple(picked[k].shape) != tuple(v.shape)]
+    if bad:
+        raise ValueError(f'{path}: {len(bad)} tensors under {prefix!r} differ in shape '
+                         f'(key, checkpoint, model), first: {bad[:3]}')
+    module.load_state_dict({k: picked[k] for k in want}, strict=True)
+    return dict(loaded=len(want), ignored=len(sd) - len(want), path=path)
 
 
 def is_intact_checkpoint(filename: str) -> bool:

@@ -470,7 +470,7 @@ def test_every_in_process_loading_path_refuses_the_attack(tmp_path, path_name, a
         load_pwcnet_weights(PWCNet(), p)
 
     def prefixed(p):  # FlowTwoStreamBackbone(backbone_pretrained=...)
-        from stadl_plugins.models.backbones.flow_two_stream import load_prefixed_weights
+        from stadl_plugins.safe_load import load_prefixed_weights
         load_prefixed_weights(torch.nn.Linear(1, 1), p, 'backbone.')
 
     load = dict(mmengine_load_checkpoint=lambda p: load_checkpoint(

@@ -99,6 +99,28 @@ def test_fusion_variants():
         avg({'rgb': x['rgb']})
 
 
+
+def test_stream_checkpoints_load_strictly_and_name_the_fix(tmp_path):
+    torch.manual_seed(0)
+    kw = dict(num_classes=3, fc_channels=8, memory=4)
+    single = RecLNet(in_channels=dict(rgb=10), **kw)
+    path = str(tmp_path / 'rgb.pth')
+    torch.save({'state_dict': single.state_dict(), 'meta': {}}, path)
+    fused = RecLNet(in_channels=dict(rgb=10, flow=12), fusion='fusion_layer',
+                    stream_checkpoints=dict(rgb=path), **kw)
+    for k, v in single.streams['rgb'].state_dict().items():
+        torch.testing.assert_close(fused.streams['rgb'].state_dict()[k], v, msg=k)
+    # the flow stream is not in an RGB run's checkpoint: the fix is named
+    with pytest.raises(KeyError, match="stream_checkpoints\\['flow'\\] must be"):
+        RecLNet(in_channels=dict(rgb=10, flow=12), fusion='average',
+                stream_checkpoints=dict(flow=path), **kw)
+    # a stream of another width: the shapes are named, nothing half-loaded
+    with pytest.raises(ValueError, match='differ in shape'):
+        RecLNet(in_channels=dict(rgb=16, flow=12), fusion='average',
+                stream_checkpoints=dict(rgb=path), **kw)
+    with pytest.raises(KeyError, match='not in'):
+        fused.load_streams(dict(depth=path))
+
 @pytest.fixture(scope='module')
 def track_features(tiny_synthetic, tmp_path_factory):
     root, meta = tiny_synthetic

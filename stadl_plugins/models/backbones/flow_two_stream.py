@@ -85,13 +85,13 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MMDET_MODELS, register_model
+from ...safe_load import load_prefixed_weights
 from ...structures.flow_pairs import pair_indices
 from ..flow.fusion import FUSION_MODES, PyramidFusion
 from ..flow.pwcnet import end_point_error
 from ..flow.weight_converters import load_pwcnet_weights
 
-__all__ = ['FlowTwoStreamBackbone', 'to_pwc_input', 'FLOW_SOURCES',
-           'load_prefixed_weights']
+__all__ = ['FlowTwoStreamBackbone', 'to_pwc_input', 'FLOW_SOURCES']
 
 #: where the flow stream's flow comes from (``flow_source``)
 FLOW_SOURCES = ('pwcnet', 'zero', 'frame_difference', 'input')
@@ -104,34 +104,6 @@ def _build(cfg: dict):
     models need their prefix, e.g. ``'mmaction.ResNet3dSlowOnly'``; stadl_plugins
     models are registered in both registries."""
     return MMDET_MODELS.build(cfg)
-
-
-def load_prefixed_weights(module: nn.Module, path: str, prefix: str) -> dict:
-    """Load the ``prefix``-ed keys of the checkpoint at ``path`` (safely:
-    :func:`stadl_plugins.safe_load.load_checkpoint_file`) into ``module``, the
-    prefix stripped. Every parameter and buffer of ``module`` must be there and
-    of the same shape; keys outside the prefix are counted, not loaded.
-
-    Returns ``{'loaded': n, 'ignored': n_outside_prefix, 'path': path}``."""
-    from ...safe_load import load_checkpoint_file
-    sd = load_checkpoint_file(path, map_location='cpu')
-    if isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict):
-        sd = sd['state_dict']
-    picked = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-    want = module.state_dict()
-    missing = sorted(set(want) - set(picked))
-    if missing:
-        raise KeyError(f'{path}: {len(missing)} of the {len(want)} backbone keys are not '
-                       f'under the prefix {prefix!r} (first: {missing[:3]}; the file has '
-                       f'e.g. {sorted(sd)[:3]}): set backbone_prefix to the prefix its '
-                       "backbone keys carry ('' for none)")
-    bad = [(k, tuple(picked[k].shape), tuple(v.shape)) for k, v in want.items()
-           if tuple(picked[k].shape) != tuple(v.shape)]
-    if bad:
-        raise ValueError(f'{path}: {len(bad)} backbone tensors differ in shape '
-                         f'(key, checkpoint, model), first: {bad[:3]}')
-    module.load_state_dict({k: picked[k] for k in want}, strict=True)
-    return dict(loaded=len(want), ignored=len(sd) - len(want), path=path)
 
 
 def to_pwc_input(frames: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
@@ -238,7 +210,9 @@ class FlowTwoStreamBackbone(BaseModule):
             load_pwcnet_weights(self.flow_net, self.flow_pretrained)
         if self.backbone_pretrained:
             self.backbone_load_info = load_prefixed_weights(
-                self.backbone, self.backbone_pretrained, self.backbone_prefix)
+                self.backbone, self.backbone_pretrained, self.backbone_prefix,
+                fix="set backbone_prefix to the prefix its backbone keys carry "
+                    "('' for none)")
 
     # ------------------------------------------------------------ forward
     def flow_inputs(self, frames: torch.Tensor) -> torch.Tensor:

@@ -117,20 +117,21 @@ class RecLNet(BaseModel):
             for p in self.streams.parameters():
                 p.requires_grad_(False)
 
-    def load_streams(self, checkpoints: dict) -> None:
-        """Copy ``streams.<name>.*`` weights from single-stream checkpoints."""
-        from mmengine.runner import load_state_dict
-        from mmengine.runner.checkpoint import _load_checkpoint
+    def load_streams(self, checkpoints: dict) -> dict:
+        """Copy ``streams.<name>.*`` weights from single-stream checkpoints
+        (``{stream: path}``), strictly and safely
+        (:func:`stadl_plugins.safe_load.load_prefixed_weights`): every tensor of
+        the stream must be in the file with its shape. Returns ``{stream: info}``."""
+        from ...safe_load import load_prefixed_weights
+        info = {}
         for name, path in checkpoints.items():
             if name not in self.streams:
                 raise KeyError(f'stream {name!r} not in {self.stream_names}')
-            state = _load_checkpoint(path, map_location='cpu')
-            state = state.get('state_dict', state)
-            prefix = f'streams.{name}.'
-            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            if not sub:
-                raise KeyError(f'{path} has no {prefix}* weights')
-            load_state_dict(self.streams[name], sub, strict=True)
+            info[name] = load_prefixed_weights(
+                self.streams[name], path, f'streams.{name}.',
+                fix=f'stream_checkpoints[{name!r}] must be a checkpoint of a RecLNet '
+                    f'with a {name!r} stream of the same size (a single-stream run)')
+        return info
 
     def train(self, mode: bool = True):
         super().train(mode)
