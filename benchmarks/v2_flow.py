@@ -22,9 +22,10 @@ pairs, ``benchmarks/results/v2/flow_quality.json``): zero 1.325 px, Farneback
 0.619, DIS 0.483, TV-L1 0.351 -- the order the "rises with flow quality" claims
 test, one adjacent pair at a time.
 
-Which rows run is the plan's ``flow_rows`` (``--flow-sources``); the 2-core CPU
-plan runs zero, frame difference and DIS (about 4-5 min per run). ``NOT_RUN``
-lists rows this block does not build yet, with why.
+Which rows run is the plan's ``flow_sources`` (``--flow-sources``); the 2-core
+CPU plan runs zero, frame difference, Farneback and DIS (2-7 min per run and
+seed, depending on the machine). ``NOT_RUN`` lists rows this block does not
+build yet, with why.
 """
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ ROWS = {
     'two-stream, TV-L1': 'tvl1',
 }
 SOURCES = {src: row for row, src in ROWS.items() if src}
-#: the 2-core CPU plan (3 training seeds each, ~45 min)
-CPU_SOURCES = ('zero', 'frame_difference', 'dis')
+#: the 2-core CPU plan (3 training seeds each; 12 runs, 25-70 min by machine)
+CPU_SOURCES = ('zero', 'frame_difference', 'farneback', 'dis')
 TINY_SOURCES = ('zero', 'dis')
 #: rows of the issue that this block does not build (yet), and why
 NOT_RUN = {
@@ -64,8 +65,7 @@ NOT_RUN = {
     'rows need the PWCNet row (joint training changes the flow only with a subnet)',
 }
 DEFAULT_NOT_RUN_REASONS = {
-    'farneback': 'not in the 2-core CPU plan (about 5 min per run and seed); '
-                 'add it with --flow-sources',
+    'farneback': 'not in this run\'s --flow-sources (2-5 min per run and seed)',
     'tvl1': 'TV-L1 in the pipeline costs ~440 ms per pair on one CPU thread '
             '(~1 h per training run here); precompute it, or run on many cores',
 }
