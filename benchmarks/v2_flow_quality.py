@@ -23,6 +23,15 @@ Per video means. Differences between methods come with a 95 % percentile
 bootstrap over the videos (1000 resamples; the unit, as in the rest of v2).
 The cost is ms per 160 x 120 pair at one thread, the median over every timed
 pair.
+
+Per class (``per_class``; the ``movement`` label of each box): the actor's own
+motion in its box, ``|GT flow - camera pan|`` (the signal a flow stream adds
+over the pan), and each method's EPE in that box (the noise on it), box means
+averaged over the class's boxes. It tests why a class stays at the floor in
+the flow block: a class whose own motion is not larger than the flow's error
+inside its box gets no usable motion from that flow. ``--methods`` restricts
+the estimators (TV-L1 costs ~0.4 s a pair); ``--videos 120 --pairs 5`` covers
+the rare classes.
 """
 from __future__ import annotations
 
@@ -38,16 +47,26 @@ import numpy as np
 HERE = osp.dirname(osp.abspath(__file__))
 
 
-def _methods():
+METHODS = ('Farneback', 'DIS (medium)', 'TV-L1')
+
+
+def _methods(names=METHODS):
     import cv2
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
-    return {
-        'Farneback': lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3,
-                                                               5, 1.2, 0),
-        'DIS (medium)': lambda a, b: dis.calc(a, b, None),
-        'TV-L1': lambda a, b: tvl1.calc(a, b, None),
-    }
+    unknown = sorted(set(names) - set(METHODS))
+    if unknown:
+        raise ValueError(f'unknown flow methods {unknown}; known: {list(METHODS)}')
+    made = {}
+    for n in names:
+        if n == 'Farneback':
+            made[n] = lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15,
+                                                                 3, 5, 1.2, 0)
+        elif n == 'DIS (medium)':
+            dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+            made[n] = lambda a, b, dis=dis: dis.calc(a, b, None)
+        else:
+            tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+            made[n] = lambda a, b, tvl1=tvl1: tvl1.calc(a, b, None)
+    return made
 
 
 def _box_mask(boxes, h, w):
@@ -59,7 +78,7 @@ def _box_mask(boxes, h, w):
 
 
 def measure(root: str, num_videos: int = 12, pairs: int = 20, seed: int = 0,
-            n_boot: int = 1000, progress: bool = True) -> dict:
+            n_boot: int = 1000, progress: bool = True, methods=METHODS) -> dict:
     import cv2
     from tqdm import tqdm
 
@@ -76,17 +95,19 @@ def measure(root: str, num_videos: int = 12, pairs: int = 20, seed: int = 0,
         cfg = SyntheticV2Config.from_dict(json.load(f)['config'])
     train, val = video_ids_v2(cfg)
     vids = val[:num_videos]
-    boxes = {}
+    boxes, labels = {}, {}
     for r in read_movement_rows(osp.join(root, 'annotations', 'movement_frames_val.csv'),
                                 columns=(10,)):
         if r.video in vids:
             boxes.setdefault((r.video, r.key), []).append(r.box)
-    methods = _methods()
+            labels.setdefault((r.video, r.key), []).append(r.movement)
+    methods = _methods(tuple(methods))
     names = ['zero flow', 'camera pan only (oracle)', *methods]
     epe = {n: np.zeros((len(vids), 2)) for n in names}   # per video: frame, boxes
     ms = {n: [] for n in methods}
     rng = np.random.default_rng(seed)
     jpeg_err = []
+    per_class = {}  # movement -> {'own': [box means], method: [box means]}
     bar = tqdm(total=len(vids) * pairs, desc='flow pairs', disable=not progress)
     for vi, vid in enumerate(vids):
         video = SyntheticVideoV2(cfg.video, video_seed_v2(cfg, len(train) + vi))
@@ -108,10 +129,19 @@ def measure(root: str, num_videos: int = 12, pairs: int = 20, seed: int = 0,
                 t0 = time.perf_counter()
                 flows[n] = fn(ga, gb)
                 ms[n].append(1e3 * (time.perf_counter() - t0))
-            for n, fl in flows.items():
-                err = np.linalg.norm(fl - gt, axis=-1)
+            errs = {n: np.linalg.norm(fl - gt, axis=-1) for n, fl in flows.items()}
+            for n, err in errs.items():
                 acc[n][0].append(err.mean())
                 acc[n][1].append(err[mask].mean())
+            own = np.linalg.norm(gt - pan, axis=-1)
+            for box, mv in zip(boxes[(vid, int(t))], labels[(vid, int(t))]):
+                bm = _box_mask([box], h, w)
+                if not bm.any():
+                    continue
+                pc = per_class.setdefault(mv, {'own': [], **{n: [] for n in names}})
+                pc['own'].append(float(own[bm].mean()))
+                for n, err in errs.items():
+                    pc[n].append(float(err[bm].mean()))
             bar.update()
         for n in names:
             epe[n][vi] = [np.mean(acc[n][0]), np.mean(acc[n][1])]
@@ -126,11 +156,22 @@ def measure(root: str, num_videos: int = 12, pairs: int = 20, seed: int = 0,
     for a, b in (('DIS (medium)', 'zero flow'), ('TV-L1', 'DIS (medium)'),
                  ('TV-L1', 'Farneback'), ('DIS (medium)', 'Farneback'),
                  ('TV-L1', 'zero flow')):
+        if a not in epe or b not in epe:
+            continue
         d = epe[a][:, 1] - epe[b][:, 1]
         lo, hi = percentile_ci(W @ d)
         comps.append(dict(a=a, b=b, metric='EPE in person boxes (a - b)',
                           effect=float(d.mean()), ci95=[lo, hi]))
-    return dict(rows=rows, comparisons=comps, videos=vids, pairs_per_video=pairs,
+    classes = []
+    for mv in sorted(per_class):
+        pc = per_class[mv]
+        own = float(np.mean(pc['own']))
+        classes.append(dict(movement=mv, boxes=len(pc['own']), own_motion=own,
+                            epe={n: float(np.mean(pc[n])) for n in names},
+                            own_over_epe={n: own / max(float(np.mean(pc[n])), 1e-9)
+                                          for n in methods}))
+    return dict(rows=rows, comparisons=comps, per_class=classes,
+                videos=vids, pairs_per_video=pairs,
                 num_pairs=int(len(vids) * pairs), frame_size=[h, w],
                 jpeg_vs_render_mae=float(np.mean(jpeg_err)), n_boot=n_boot, seed=seed)
 
@@ -148,6 +189,16 @@ def to_markdown(res: dict) -> str:
     for c in res['comparisons']:
         out.append(f"| {c['a']} - {c['b']} | {c['effect']:+.3f} | "
                    f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] |")
+    if res.get('per_class'):
+        meth = list(res['per_class'][0]['own_over_epe'])
+        out += ['', '| class | boxes | own motion (px) | '
+                + ' | '.join(f'EPE {m}' for m in meth) + ' | '
+                + ' | '.join(f'own / EPE {m}' for m in meth) + ' |',
+                '|---|---|---|' + '---|' * (2 * len(meth))]
+        for c in res['per_class']:
+            out.append(f"| {c['movement']} | {c['boxes']} | {c['own_motion']:.3f} | "
+                       + ' | '.join(f"{c['epe'][m]:.3f}" for m in meth) + ' | '
+                       + ' | '.join(f"{c['own_over_epe'][m]:.2f}" for m in meth) + ' |')
     return '\n'.join(out) + '\n'
 
 
@@ -157,13 +208,15 @@ def main(argv=None) -> dict:
     p.add_argument('--videos', type=int, default=12)
     p.add_argument('--pairs', type=int, default=20)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS,
+                   help='flow estimators to measure (default: all)')
     p.add_argument('--out', help='write the JSON here (and a .md beside it)')
     a = p.parse_args(argv)
     if not osp.isfile(osp.join(a.data_root, 'annotations', 'meta.json')):
         print(f'error: {a.data_root} is not a v2 dataset (no annotations/meta.json)',
               file=sys.stderr)
         raise SystemExit(2)
-    res = measure(a.data_root, a.videos, a.pairs, a.seed)
+    res = measure(a.data_root, a.videos, a.pairs, a.seed, methods=a.methods)
     md = to_markdown(res)
     print(md)
     if a.out:
