@@ -19,7 +19,7 @@ def _cfg(source, tmp_path):
 
 
 @pytest.mark.parametrize('source', ['zero', 'frame_difference', 'farneback', 'dis',
-                                    'tvl1'])
+                                    'tvl1', 'dis_wide'])
 def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp_path):
     from suite_v2 import plan, stock_config
     p, cfg = _cfg(source, tmp_path)
@@ -32,15 +32,19 @@ def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp
     bb = cfg.model.backbone
     assert cfg.model.type == 'FlowFastRCNN' and bb.type == 'FlowTwoStreamBackbone'
     assert bb.backbone_pretrained == 'pretrain.pth' and bb.backbone_prefix == 'backbone.'
-    computed = source in ('farneback', 'dis', 'tvl1')
+    computed = source in ('farneback', 'dis', 'tvl1', 'dis_wide')
+    method = 'dis' if source == 'dis_wide' else source
     assert bb.flow_source == ('input' if computed else source)
     for dl in ('train_dataloader', 'test_dataloader'):
         pipe = cfg[dl].dataset.pipeline
         types = [t['type'] for t in pipe]
         flows = [t for t in pipe if t['type'] == 'ComputeFlow']
         pack = pipe[-1]
+        # dis_wide: the same clip sampled twice as sparsely (0.4 s between frames)
+        assert [t['frame_interval'] for t in pipe if t['type'] == 'SampleAVAFrames'] \
+            == [4 if source == 'dis_wide' else 2]
         if computed:
-            assert [f['method'] for f in flows] == [source]
+            assert [f['method'] for f in flows] == [method]
             # after every geometric transform, before FormatShape
             assert types.index('ComputeFlow') + 1 == types.index('FormatShape')
             assert tuple(pack['algorithm_keys']) == ('input_flow',)
