@@ -161,6 +161,7 @@ def evaluate_block(name: str, runs: dict, class_names: dict, groups: dict,
     spec = BLOCKS[name] if spec is None else spec
     groups = groups_with_others(groups)
     rows, claims = [], []
+    cache = {}  # the claims share rows: each run's resampled APs once (exact)
     for row in spec['rows']:
         rr = runs.get(row) or []
         entry = dict(row=row, seeds=len(rr), overrides=spec['rows'][row])
@@ -186,7 +187,7 @@ def evaluate_block(name: str, runs: dict, class_names: dict, groups: dict,
                                experiment='run on data that have the group'))
             continue
         res = paired_bootstrap(runs[a], runs[b], class_names, groups=groups,
-                               n_boot=n_boot, seed=seed)
+                               n_boot=n_boot, seed=seed, cache=cache)
         cell = res['overall'] if group == 'mAP' else res['per_group'][group]
         claims.append(dict(claim=text, effect=cell['effect'], ci95=cell['ci95'],
                            verdict=claim_verdict(kind, *cell['ci95']), kind=kind,

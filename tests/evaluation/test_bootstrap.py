@@ -159,6 +159,23 @@ def test_paired_bootstrap_seeds_groups_and_verdicts():
     again = paired_bootstrap(runs_m, runs_s, {1: 'a', 2: 'b'},
                              groups={'g': ['a', 'b']}, n_boot=200, seed=0)
     assert again == res
+    # a cache shared across claims (a block's rows recur): identical results,
+    # each run computed once per (classes, ap, n_boot, seed), and a key of
+    # another seed or class set is not reused
+    cache = {}
+    kw = dict(groups={'g': ['a', 'b']}, n_boot=200, seed=0, cache=cache)
+    assert paired_bootstrap(runs_m, runs_s, {1: 'a', 2: 'b'}, **kw) == res
+    assert len(cache) == 6
+    assert paired_bootstrap(runs_s, runs_m, {1: 'a', 2: 'b'}, **kw)['overall'][
+        'effect'] == pytest.approx(-res['overall']['effect'])
+    assert len(cache) == 6  # all hits
+    other = paired_bootstrap(runs_m, runs_s, {1: 'a', 2: 'b'}, groups={'g': ['a', 'b']},
+                             n_boot=200, seed=1)
+    assert paired_bootstrap(runs_m, runs_s, {1: 'a', 2: 'b'}, groups={'g': ['a', 'b']},
+                            n_boot=200, seed=1, cache=cache) == other != res
+    assert paired_bootstrap(runs_m, runs_s, {1: 'a'}, n_boot=200, seed=0,
+                            cache=cache) == paired_bootstrap(runs_m, runs_s, {1: 'a'},
+                                                             n_boot=200, seed=0)
     with pytest.raises(ValueError, match='same videos'):
         paired_bootstrap(runs_m, [RankedRun(['x'], {})], {1: 'a'})
 
