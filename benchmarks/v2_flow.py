@@ -23,8 +23,8 @@ pairs, ``benchmarks/results/v2/flow_quality.json``): zero 1.325 px, Farneback
 test, one adjacent pair at a time.
 
 Which rows run is the plan's ``flow_sources`` (``--flow-sources``); the 2-core
-CPU plan runs zero, frame difference, Farneback and DIS (2-7 min per run and
-seed, depending on the machine). ``NOT_RUN`` lists rows this block does not
+CPU plan runs zero, frame difference, Farneback, DIS and ``dis_wide`` (DIS
+between frames 0.4 s apart; 2-7 min per run and seed, depending on the machine). ``NOT_RUN`` lists rows this block does not
 build yet, with why.
 """
 from __future__ import annotations
@@ -71,9 +71,9 @@ NOT_RUN = {
     'M-Concat vs Sum vs Average vs STFP; frozen vs joint': 'fusion and training-mode '
     'rows need the PWCNet row (joint training changes the flow only with a subnet)',
 }
+#: why a source of ``SOURCES`` did not run: its own reason, else ``NOT_IN_PLAN``
+NOT_IN_PLAN = "not in this run's --flow-sources (2-5 min per run and seed)"
 DEFAULT_NOT_RUN_REASONS = {
-    'farneback': "not in this run's --flow-sources (2-5 min per run and seed)",
-    'dis_wide': "not in this run's --flow-sources (2-5 min per run and seed)",
     'tvl1': 'TV-L1 in the pipeline costs ~440 ms per pair on one CPU thread '
             '(~1 h per training run here); precompute it, or run on many cores',
 }
@@ -205,7 +205,7 @@ def evaluate_flow_block(runs: dict, class_names: dict, groups: dict, n_boot: int
     not_run = dict(NOT_RUN)
     for src, row in SOURCES.items():
         if src not in sources:
-            not_run[row] = DEFAULT_NOT_RUN_REASONS.get(src, 'not in this plan')
+            not_run[row] = DEFAULT_NOT_RUN_REASONS.get(src, NOT_IN_PLAN)
     for c in blk['claims']:
         if c['verdict'] != 'not run' or c.get('reason'):
             continue
