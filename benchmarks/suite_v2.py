@@ -208,6 +208,8 @@ def stage_list(p: dict, head_rows: list, track_blocks=(), flow_sources=()) -> li
     # (4.5 min at --scale 0.25 on 2 cores)
     stages = ([('data', d) for d in p['data_seeds']] + [('pretrain', 0)]
               + ([('cache', 0)] if head_rows else [])
+              # the ground-truth flow row reads the renderer's flow files
+              + ([('flow_gt', 0)] if 'gt' in flow_sources else [])
               + [('random', d) for d in p['data_seeds']])
     for i, s in enumerate(p['seeds']):
         stages.append(('stock', (0, s)))
@@ -361,6 +363,18 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             info = call(_train_head_and_predict, root_of[0], ckpt, work, p, s, class_ids,
                         overrides, path, progress, device)
             state.record(name, params, dict(dets=path, **info), time.time() - ts)
+        elif kind == 'flow_gt':
+            from stadl_plugins.datasets.synthetic import flow_ready_v2, write_flow_v2
+            cfg = _data_cfg(p, arg)
+            params = dict(cfg.to_dict())
+            if state.done(name, params) and flow_ready_v2(root_of[arg], cfg):
+                continue
+            man = call(write_flow_v2, root_of[arg], cfg, progress=progress,
+                       workers=None if not tiny else 1)
+            state.record(name, params, dict(bytes=man['bytes'],
+                                            pairs=sum(man['flows'].values()),
+                                            seconds_taken=man['seconds_taken']),
+                         time.time() - ts)
         elif kind == 'flow':
             src, s = arg
             ckpt = state.result('pretrain[0]')['checkpoint']

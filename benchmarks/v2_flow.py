@@ -17,15 +17,17 @@ compared with the paired per-video bootstrap over the training seeds. The
 Flow sources (``ROWS``): ``zero`` (the same model with no motion: the control),
 ``frame_difference`` (grey-level change, not a flow), OpenCV ``farneback``,
 ``dis`` and ``tvl1`` computed in the pipeline by ``ComputeFlow`` on the pixels
-the model sees. Their flow quality on v2 (EPE inside person boxes, 240 val
+the model sees, and ``gt``, the renderer's exact flow (the upper end of the
+quality axis: EPE 0; the suite's ``flow_gt`` stage writes it once per dataset
+with ``write_flow_v2``, ~0.2 GB, and ``LoadFlowGT`` feeds the same pairs). Their flow quality on v2 (EPE inside person boxes, 240 val
 pairs, ``benchmarks/results/v2/flow_quality.json``): zero 1.325 px, Farneback
 0.619, DIS 0.483, TV-L1 0.351 -- the order the "rises with flow quality" claims
 test, one adjacent pair at a time.
 
 Which rows run is the plan's ``flow_sources`` (``--flow-sources``); the 2-core
-CPU plan runs zero, frame difference, Farneback, DIS and ``dis_wide`` (DIS
-between frames 0.4 s apart; 2-7 min per run and seed, depending on the machine). ``NOT_RUN`` lists rows this block does not
-build yet, with why.
+CPU plan runs zero, frame difference, Farneback, DIS, ``dis_wide`` (DIS
+between frames 0.4 s apart) and ``gt`` (2-7 min per run and seed, depending on
+the machine). ``NOT_RUN`` lists rows this block does not build yet, with why.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ ROWS = {
     'two-stream, DIS': 'dis',
     'two-stream, TV-L1': 'tvl1',
     'two-stream, DIS, frames 0.4 s apart': 'dis_wide',
+    'two-stream, ground-truth flow': 'gt',
 }
 SOURCES = {src: row for row, src in ROWS.items() if src}
 #: sources that are a variant of another: ``{source: (ComputeFlow method or
@@ -58,13 +61,18 @@ SOURCES = {src: row for row, src in ROWS.items() if src}
 #: EPE): the same DIS flow between frames 0.4 s apart (interval 4 at 10 fps)
 #: instead of 0.2 s, which doubles the actors' own motion per flow
 SOURCE_VARIANTS = {'dis_wide': ('dis', 4)}
-#: the 2-core CPU plan (3 training seeds each; 15 runs, 30-90 min by machine)
-CPU_SOURCES = ('zero', 'frame_difference', 'farneback', 'dis', 'dis_wide')
+#: sources read from files instead of computed: ``gt`` is the renderer's exact
+#: flow (``write_flow_v2``: ``flow/<video_id>.npz`` beside the frames), loaded
+#: and composed over the clip's pairs by ``LoadFlowGT(key='input_flow')`` in
+#: place of ``ComputeFlow``; its EPE is 0 by construction
+FILE_SOURCES = ('gt',)
+#: EPE in person boxes of the file sources (the others: ``flow_quality.json``)
+FILE_SOURCE_EPE = {'gt': 0.0}
+#: the 2-core CPU plan (3 training seeds each; 18 runs, 35-110 min by machine)
+CPU_SOURCES = ('zero', 'frame_difference', 'farneback', 'dis', 'dis_wide', 'gt')
 TINY_SOURCES = ('zero', 'dis')
 #: rows of the issue that this block does not build (yet), and why
 NOT_RUN = {
-    'two-stream, ground-truth flow': 'the renderer writes GT flow files only for v1; '
-    'v2 needs a flow-rendering pass (LoadFlowGT(key="input_flow") then feeds it)',
     'two-stream, PWCNet (pretrained on synthetic GT flow)': 'PWCNet must first beat '
     'zero flow and OpenCV on EPE (docs/flow.md: 1.4-2.7 px after training on CPU); '
     'meant for a GPU',
@@ -99,6 +107,11 @@ FLOW_BLOCK = dict(
          'two-stream, DIS', 'two-stream, Farneback', 'motion'),
         (_MOTION_ORDER.format(a='TV-L1', ea='0.35', b='DIS', eb='0.48'), 'better',
          'two-stream, TV-L1', 'two-stream, DIS', 'motion'),
+        (_MOTION_ORDER.format(a='ground-truth flow', ea='0', b='DIS', eb='0.48'),
+         'better', 'two-stream, ground-truth flow', 'two-stream, DIS', 'motion'),
+        ('exact flow lifts the in-box motion classes (ground-truth flow > DIS; spin, '
+         'jump, wave)', 'better', 'two-stream, ground-truth flow', 'two-stream, DIS',
+         'in_box_motion'),
         ('frames further apart help the in-box motion classes (DIS 0.4 s > DIS 0.2 s; '
          'spin, jump, wave)', 'better', 'two-stream, DIS, frames 0.4 s apart',
          'two-stream, DIS', 'in_box_motion'),
@@ -141,7 +154,7 @@ def flow_row_config(root: str, meta: dict, checkpoint: str, work_dir: str, p: di
     model = copy.deepcopy(ts.model)
     bb = model.backbone
     bb.backbone_pretrained = checkpoint
-    if method not in FLOW_METHODS:  # not ComputeFlow's: made inside the backbone
+    if method not in FLOW_METHODS and method not in FILE_SOURCES:  # made in the backbone
         bb.flow_source = method
     cfg.model = model
     for dl, pipe in (('train_dataloader', ts.train_pipeline),
@@ -151,7 +164,12 @@ def flow_row_config(root: str, meta: dict, checkpoint: str, work_dir: str, p: di
             if t['type'] == 'ComputeFlow':
                 if bb.flow_source != 'input':
                     continue
-                t['method'] = method
+                if source in FILE_SOURCES:  # the same pairs, read instead of computed
+                    t = dict(type='LoadFlowGT', flow_prefix=osp.join(root, 'flow'),
+                             num_frames=t['num_frames'], frame_stride=t['frame_stride'],
+                             pairs=t.get('pairs', 'adjacent'), key='input_flow')
+                else:
+                    t['method'] = method
             if t['type'] == 'SampleAVAFrames' and interval is not None:
                 t['frame_interval'] = interval
             if t['type'] == 'PackActionInputs' and bb.flow_source != 'input':
@@ -196,7 +214,7 @@ def evaluate_flow_block(runs: dict, class_names: dict, groups: dict, n_boot: int
         groups = dict(groups, in_box_motion=in_box)
     blk = evaluate_block('flow', runs, class_names, groups, n_boot=n_boot,
                          spec=FLOW_BLOCK)
-    epe = flow_quality()
+    epe = dict(flow_quality(), **FILE_SOURCE_EPE)
     for r in blk['rows']:
         src = ROWS.get(r['row'])
         r['flow_source'] = src

@@ -19,7 +19,7 @@ def _cfg(source, tmp_path):
 
 
 @pytest.mark.parametrize('source', ['zero', 'frame_difference', 'farneback', 'dis',
-                                    'tvl1', 'dis_wide'])
+                                    'tvl1', 'dis_wide', 'gt'])
 def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp_path):
     from suite_v2 import plan, stock_config
     p, cfg = _cfg(source, tmp_path)
@@ -34,7 +34,7 @@ def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp
     assert bb.backbone_pretrained == 'pretrain.pth' and bb.backbone_prefix == 'backbone.'
     computed = source in ('farneback', 'dis', 'tvl1', 'dis_wide')
     method = 'dis' if source == 'dis_wide' else source
-    assert bb.flow_source == ('input' if computed else source)
+    assert bb.flow_source == ('input' if computed or source == 'gt' else source)
     for dl in ('train_dataloader', 'test_dataloader'):
         pipe = cfg[dl].dataset.pipeline
         types = [t['type'] for t in pipe]
@@ -47,6 +47,14 @@ def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp
             assert [f['method'] for f in flows] == [method]
             # after every geometric transform, before FormatShape
             assert types.index('ComputeFlow') + 1 == types.index('FormatShape')
+            assert tuple(pack['algorithm_keys']) == ('input_flow',)
+        elif source == 'gt':  # the renderer's flow of the same pairs, read from files
+            assert not flows
+            (load,) = [t for t in pipe if t['type'] == 'LoadFlowGT']
+            assert load == dict(type='LoadFlowGT', flow_prefix=str(tmp_path / 'data' / 'flow'),
+                                num_frames=3, frame_stride=1, pairs='adjacent',
+                                key='input_flow')
+            assert types.index('LoadFlowGT') + 1 == types.index('FormatShape')
             assert tuple(pack['algorithm_keys']) == ('input_flow',)
         else:
             assert not flows and 'algorithm_keys' not in pack
@@ -76,6 +84,10 @@ def test_flow_stages_are_seed_major():
     assert seeds[:3 * n] == [0] * n + [1] * n + [2] * n
     assert [a[0] for k, a in trained[1:n]] == p['flow_sources']
     assert 'flow' not in [k for k, _ in stage_list(p, [])]
+    # the GT flow files are written once, before any row trains, only for 'gt'
+    kinds = [k for k, _ in st]
+    assert ('gt' in p['flow_sources']) and kinds.index('flow_gt') < kinds.index('stock')
+    assert 'flow_gt' not in [k for k, _ in stage_list(p, [], (), ['zero', 'dis'])]
     # no cached-head row: the val feature cache is not built
     assert 'cache' not in [k for k, _ in st]
 
@@ -123,3 +135,51 @@ def test_block_reports_rows_claims_and_why_a_claim_did_not_run():
     tv = next(c for c in blk['claims'] if 'TV-L1' in c['claim'])
     assert tv['verdict'] == 'not run' and 'tvl1' in tv['experiment']
     assert SOURCES['tvl1'] in blk['not_run'] and SOURCES['dis'] not in blk['not_run']
+
+
+def test_gt_row_pipeline_feeds_the_renderers_flow_of_the_clip(tmp_path):
+    """The gt row's train pipeline, built by the dataset on a tiny v2 dataset with
+    its flow pass: the packed input_flow is the composed GT flow of the clip's
+    two pairs, and a dataset without the flow pass fails with the missing file."""
+    import numpy as np
+    from mmaction.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    from suite_v2 import _meta, plan
+    from v2_flow import flow_row_config
+
+    from stadl_plugins.datasets.synthetic import (
+        SyntheticV2Config,
+        VideoConfigV2,
+        generate_synthetic_v2,
+        write_flow_v2,
+    )
+    from stadl_plugins.datasets.transforms import compose_flows
+    from stadl_plugins.structures import FlowFile
+    init_default_scope('mmaction')
+    root = str(tmp_path / 'data')
+    cfg = SyntheticV2Config(num_train=2, num_val=1,
+                            video=VideoConfigV2(min_seconds=10, max_seconds=10))
+    generate_synthetic_v2(root, cfg, workers=1, progress=False)
+    p = plan(tiny=False, scale=0.25)
+    rc = flow_row_config(root, _meta(root), 'pretrain.pth', str(tmp_path / 'w'), p, 0, 'gt')
+    test = dict(rc.test_dataloader.dataset)
+    ds = DATASETS.build(test)
+    with pytest.raises(FileNotFoundError, match='no ground-truth flow'):
+        ds[0]
+    write_flow_v2(root, cfg, workers=1, progress=False)
+    item = ds[0]
+    flow = item['data_samples'].input_flow if hasattr(item['data_samples'], 'input_flow') \
+        else item['input_flow']
+    info = ds.get_data_info(0)
+    # SampleAVAFrames (test mode): 4 frames at interval 2 around
+    # fps * (timestamp - timestamp_start) + start_index, plus start_index again
+    # (MMAction2 adds it twice) as 1-based file numbers img_{i:05d}; the flow
+    # file is 0-based (flow t: img_{t+1} -> img_{t+2}); pairs (1, 2), (2, 3)
+    si = info['start_index']
+    files = (info['fps'] * (info['timestamp'] - info['timestamp_start']) + 2 * si
+             + np.array([-4, -2, 0, 2]))
+    frames = files - 1
+    with FlowFile(f"{root}/flow/{info['video_id']}.npz") as f:
+        want = np.stack([compose_flows(f, frames[1], frames[2]),
+                         compose_flows(f, frames[2], frames[3])])
+    np.testing.assert_allclose(np.asarray(flow).transpose(0, 2, 3, 1), want, atol=1e-6)

@@ -1,5 +1,6 @@
 """Synthetic benchmark v2 on tiny sizes: determinism, classes, pan, order pair, GT."""
 import csv
+import dataclasses
 import glob
 import hashlib
 import os.path as osp
@@ -423,3 +424,47 @@ def test_movement_rows_one_reader_for_both_formats(tmp_path):
         p.write_text('\n' + bad + '\n')
         with pytest.raises(ValueError, match=rf'm\.csv:2: .*{msg}'):
             list(read_movement_rows(str(p)))
+
+
+def test_flow_pass_writes_the_generators_flows_and_loadflowgt_reads_them(tmp_path, tiny_v2):
+    """write_flow_v2 on a dataset made without flow == the flows the generator writes
+    with with_flow=True (layout 'frames'); the dataset's own bytes do not change."""
+    from stadl_plugins.datasets.synthetic import flow_ready_v2
+    from stadl_plugins.datasets.synthetic.__main__ import main
+    from stadl_plugins.datasets.transforms import LoadFlowGT
+    from stadl_plugins.structures import FlowFile
+    root, _ = tiny_v2
+    cfg = tiny_v2_config()
+    assert not flow_ready_v2(root, cfg)
+    with_flow = str(tmp_path / 'with_flow')
+    generate_synthetic_v2(with_flow, dataclasses.replace(cfg, with_flow=True), workers=1,
+                          progress=False)
+    assert flow_ready_v2(with_flow, cfg)
+    added = str(tmp_path / 'added')
+    generate_synthetic_v2(added, cfg, workers=1, progress=False)
+    before = tree_digest(added)
+    main([added, '--flow-only', '--workers', '1'])
+    assert flow_ready_v2(added, cfg) and not flow_ready_v2(added, tiny_v2_config(seed=1))
+    for path in sorted(glob.glob(osp.join(with_flow, 'flow', '*.npz'))):
+        vid = osp.basename(path)[:-4]
+        with FlowFile(path) as a, FlowFile(osp.join(added, 'flow', f'{vid}.npz')) as b:
+            assert a.layout == b.layout == 'frames' and a.shape == b.shape
+            assert a.shape[0] == len(glob.glob(osp.join(added, 'rawframes', vid, '*.jpg'))) - 1
+            for t in range(0, a.shape[0], 7):
+                np.testing.assert_array_equal(a[t], b[t])
+    # the frames and annotations are those of the dataset without flow
+    import shutil
+    shutil.rmtree(osp.join(added, 'flow'))
+    assert tree_digest(added) == before
+    # LoadFlowGT composes the per-frame layout: 0-based frames 18 -> 20 -> 22
+    shutil.copytree(osp.join(with_flow, 'flow'), osp.join(added, 'flow'))
+    vid = 'syn2_train_000'
+    res = dict(video_id=vid, frame_inds=np.array([19, 21, 23]), start_index=1,
+               img_shape=(cfg.video.height, cfg.video.width))
+    out = LoadFlowGT(osp.join(added, 'flow'), num_frames=3, frame_stride=1,
+                     key='input_flow')(res)['input_flow']
+    assert out.shape == (2, 2, cfg.video.height, cfg.video.width)
+    from stadl_plugins.datasets.transforms import compose_flows
+    with FlowFile(osp.join(added, 'flow', f'{vid}.npz')) as f:
+        np.testing.assert_allclose(out[0].permute(1, 2, 0).numpy(), compose_flows(f, 18, 20))
+        np.testing.assert_allclose(out[1].permute(1, 2, 0).numpy(), compose_flows(f, 20, 22))

@@ -28,9 +28,26 @@ def main(argv=None):
     p.add_argument('--pan-prob', type=float, default=0.3, help='v1 only (v2: always)')
     p.add_argument('--no-flow', action='store_true', help='v1: skip ground-truth flow')
     p.add_argument('--flow', action='store_true', help='v2: write ground-truth flow')
+    p.add_argument('--flow-only', action='store_true',
+                   help='v2: add the ground-truth flow to the v2 dataset already in '
+                   'OUT_DIR (its annotations/meta.json gives the config)')
     p.add_argument('--video', action='store_true', help='also write mp4 files')
     p.add_argument('--workers', type=int, default=None)
     a = p.parse_args(argv)
+    if a.flow_only:
+        import os.path as osp
+
+        from .generator_v2 import SyntheticV2Config, write_flow_v2
+        meta_path = osp.join(a.out_dir, 'annotations', 'meta.json')
+        if not osp.isfile(meta_path):
+            p.error(f'--flow-only needs a v2 dataset in {a.out_dir}: no {meta_path}')
+        with open(meta_path) as f:
+            cfg = SyntheticV2Config.from_dict(json.load(f)['config'])
+        man = write_flow_v2(a.out_dir, cfg, workers=a.workers)
+        print(f"flow of {len(man['flows'])} videos ({sum(man['flows'].values())} "
+              f"frame pairs, {man['bytes'] / 1e6:.0f} MB) written to "
+              f"{osp.join(a.out_dir, 'flow')} in {man['seconds_taken']} s")
+        return
     if a.version == 2:
         from .generator_v2 import SyntheticV2Config, generate_synthetic_v2
         from .v2 import VideoConfigV2

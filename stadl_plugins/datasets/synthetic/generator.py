@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from ...structures.flow_file import save_flows
 from ..ava_io import (
     AVARow,
     img_key,
@@ -80,10 +81,12 @@ def _video_seed(cfg: SyntheticConfig, index: int) -> int:
     return int(ss.generate_state(1)[0])
 
 
-def write_frames(video, num_frames: int, cfg, vid: str, out_dir: str) -> None:
+def write_frames(video, num_frames: int, cfg, vid: str, out_dir: str,
+                 flow_layout: str = 'stacked') -> None:
     """Render a synthetic video (v1 or v2) to ``rawframes/<vid>/img_%05d.jpg``, and,
     when ``cfg`` asks for them, ``videos/<vid>.mp4`` and ``flow/<vid>.npz``
-    (float16 forward flows)."""
+    (float16 forward flows in ``flow_layout``:
+    :func:`~stadl_plugins.structures.flow_file.save_flows`)."""
     vc = cfg.video
     frame_dir = os.path.join(out_dir, 'rawframes', vid)
     os.makedirs(frame_dir, exist_ok=True)
@@ -109,9 +112,7 @@ def write_frames(video, num_frames: int, cfg, vid: str, out_dir: str) -> None:
     if writer is not None:
         writer.release()
     if flows:
-        os.makedirs(os.path.join(out_dir, 'flow'), exist_ok=True)
-        np.savez_compressed(os.path.join(out_dir, 'flow', f'{vid}.npz'),
-                            flow=np.stack(flows))
+        save_flows(os.path.join(out_dir, 'flow', f'{vid}.npz'), flows, flow_layout)
 
 
 def action_tubes(per_frame: list, num_tracks: int, label_names: list) -> dict:

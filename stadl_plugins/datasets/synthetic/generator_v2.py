@@ -23,7 +23,11 @@ Videos have different lengths (``min_seconds``-``max_seconds``); keyframes sit a
 so every clip of up to ``2 * keyframe_margin`` s centred on a keyframe lies in
 the video although the dataset's ``timestamp_end`` is that of the longest video.
 ``with_flow`` is off by default (ground-truth flow of 240+120 long videos is
-tens of GB before compression); turn it on for a flow study.
+12 GB before compression, ~0.2 GB after); turn it on for a flow study, or add
+the flow to a dataset already made with :func:`write_flow_v2` (the same flows:
+it re-renders every video in frame order). v2 flow files store one array per
+frame (layout ``'frames'`` of :mod:`~stadl_plugins.structures.flow_file`), so a
+training clip decompresses only its own two or three flows.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ...structures.flow_file import save_flows
 from ..ava_io import (
     AVARow,
     img_key,
@@ -49,6 +54,9 @@ from .v2 import MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS, V2_CLASSES, SyntheticVid
 from .video import make_proposals
 
 FORMAT_VERSION_V2 = 'v2.1'
+#: v2 flow files: one array per frame (:mod:`~stadl_plugins.structures.flow_file`)
+FLOW_LAYOUT_V2 = 'frames'
+FLOW_MANIFEST = 'manifest.json'
 #: movement_frames rows: every frame; runs of the same movement capped at 20
 MOVEMENT_FRAME_STRIDE = 1
 MOVEMENT_RUN_CAP = 20
@@ -157,7 +165,7 @@ def _make_one(args) -> dict:
     seed = video_seed_v2(cfg, index)
     video = SyntheticVideoV2(vc, seed)
     T = video.num_frames
-    write_frames(video, T, cfg, vid, out_dir)
+    write_frames(video, T, cfg, vid, out_dir, flow_layout=FLOW_LAYOUT_V2)
     per_frame = [video.annotations(t) for t in range(T)]
 
     rows, moves, excluded, proposals = [], [], [], {}
@@ -272,9 +280,78 @@ def generate_synthetic_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
                 seconds_taken=round(time.time() - t0, 2))
     with open(os.path.join(ann_dir, 'meta.json'), 'w') as f:
         json.dump(meta, f, indent=1, sort_keys=True)
+    if cfg.with_flow:
+        _write_flow_manifest(os.path.join(out_dir, 'flow'), cfg,
+                             {v: r['nframes'] - 1 for v, r in zip(vids, results)},
+                             time.time() - t0)
     return meta
 
 
 def dataset_ready_v2(out_dir: str, cfg: SyntheticV2Config | None = None) -> bool:
     """True if ``out_dir`` holds a complete v2 dataset generated with ``cfg``."""
     return dataset_ready(out_dir, cfg, FORMAT_VERSION_V2)
+
+
+def _content_key(cfg: SyntheticV2Config) -> dict:
+    """The config without the switches that add files but change no content, as
+    JSON reads it back (tuples become lists)."""
+    return json.loads(json.dumps({k: v for k, v in cfg.to_dict().items()
+                                  if k not in ('with_flow', 'with_video')}))
+
+
+def _write_flow_manifest(flow_dir: str, cfg: SyntheticV2Config, flows: dict,
+                         seconds: float) -> dict:
+    man = dict(config=_content_key(cfg), layout=FLOW_LAYOUT_V2, flows=flows,
+               bytes=sum(os.path.getsize(os.path.join(flow_dir, f'{v}.npz')) for v in flows),
+               seconds_taken=round(seconds, 2))
+    with open(os.path.join(flow_dir, FLOW_MANIFEST), 'w') as f:
+        json.dump(man, f, indent=1, sort_keys=True)
+    return man
+
+
+def _flow_one(args) -> tuple[str, int]:
+    cfg, index, vid, flow_dir = args
+    video = SyntheticVideoV2(cfg.video, video_seed_v2(cfg, index))
+    # the geometry of every frame is fixed when the video is built from its seed;
+    # the flow does not depend on the pixel noise render() draws
+    flows = [video.render(t, True)[1] for t in range(video.num_frames - 1)]
+    return vid, save_flows(os.path.join(flow_dir, f'{vid}.npz'), flows, FLOW_LAYOUT_V2)
+
+
+def flow_ready_v2(out_dir: str, cfg: SyntheticV2Config) -> bool:
+    """True if ``out_dir/flow`` holds every video's flow of the dataset ``cfg``."""
+    path = os.path.join(out_dir, 'flow', FLOW_MANIFEST)
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        man = json.load(f)
+    ids = [v for split in video_ids_v2(cfg) for v in split]
+    return (man.get('config') == _content_key(cfg) and man.get('layout') == FLOW_LAYOUT_V2
+            and all(os.path.isfile(os.path.join(out_dir, 'flow', f'{v}.npz')) for v in ids))
+
+
+def write_flow_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
+                  workers: int | None = None, progress: bool = True) -> dict:
+    """Write the ground-truth flow ``flow/<video_id>.npz`` of every video of the v2
+    dataset ``cfg`` in ``out_dir`` (made with or without ``with_flow``) and a
+    manifest ``flow/manifest.json`` (config, layout, flows per video). The flows
+    equal those ``generate_synthetic_v2(with_flow=True)`` writes. Returns the
+    manifest."""
+    cfg = cfg or SyntheticV2Config()
+    t0 = time.time()
+    flow_dir = os.path.join(out_dir, 'flow')
+    os.makedirs(flow_dir, exist_ok=True)
+    train, val = video_ids_v2(cfg)
+    tasks = [(cfg, i, vid, flow_dir) for i, vid in enumerate(train + val)]
+    workers = workers or min(2, os.cpu_count() or 1)
+    if progress:
+        from mmengine.utils import track_parallel_progress, track_progress
+        done = (track_parallel_progress(_flow_one, tasks, workers) if workers > 1
+                else track_progress(_flow_one, tasks))
+    elif workers > 1:
+        import multiprocessing as mp
+        with mp.get_context('fork').Pool(workers) as pool:
+            done = pool.map(_flow_one, tasks)
+    else:
+        done = [_flow_one(t) for t in tasks]
+    return _write_flow_manifest(flow_dir, cfg, dict(done), time.time() - t0)

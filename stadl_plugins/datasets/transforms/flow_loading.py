@@ -1,8 +1,10 @@
 """Ground-truth optical flow for the frame pairs a flow subnet sees.
 
-The synthetic benchmark writes ``flow/<video_id>.npz`` (key ``flow``, float16
-``(T-1, H, W, 2)``, ``flow[t, y, x] = (dx, dy)``: where the content of pixel
-``(x, y)`` of 0-based frame ``t`` is in frame ``t+1``). :class:`LoadFlowGT` picks
+The synthetic benchmark writes ``flow/<video_id>.npz`` (float16 forward flows
+``t -> t+1``, ``flow[t, y, x] = (dx, dy)``: where the content of pixel ``(x, y)``
+of 0-based frame ``t`` is in frame ``t+1``; v1 stacks them in one array, v2
+stores one array per frame so that a clip reads only its own flows:
+:mod:`~stadl_plugins.structures.flow_file`). :class:`LoadFlowGT` picks
 the ``K`` frames around the clip centre (as
 :class:`~stadl_plugins.models.backbones.flow_two_stream.FlowTwoStreamBackbone`
 does), composes the per-frame flows between the two frames of every pair (the
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
+from ...structures.flow_file import FlowFile
 from ...structures.flow_pairs import pair_indices
 
 __all__ = ['LoadFlowGT', 'compose_flows', 'pair_indices']
@@ -30,7 +33,8 @@ def compose_flows(flows: np.ndarray, start: int, end: int) -> np.ndarray:
     """Flow from 0-based frame ``start`` to ``end`` by chaining the per-frame flows.
 
     Args:
-        flows: ``(T-1, H, W, 2)`` forward flows of consecutive frames.
+        flows: ``(T-1, H, W, 2)`` forward flows of consecutive frames (an array or
+            a :class:`~stadl_plugins.structures.flow_file.FlowFile`).
 
     Returns:
         np.ndarray: float32 ``(H, W, 2)``; zero when ``start == end``; for
@@ -92,15 +96,15 @@ class LoadFlowGT(BaseTransform):
         if crop is not None and not np.allclose(np.asarray(crop, np.float32), [0, 0, 1, 1]):
             raise ValueError('LoadFlowGT does not follow crops; put it before the crop or '
                              f'drop the crop (crop_quadruple={crop})')
-        with np.load(path) as npz:
-            flows = npz['flow']                                     # (T-1, H0, W0, 2)
         inds = np.asarray(results['frame_inds']).reshape(-1) - results.get('start_index', 0)
-        inds = np.clip(inds, 0, flows.shape[0])
         out = []
-        for a, b in pair_indices(len(inds), self.num_frames, self.frame_stride, self.pairs):
-            fa, fb = int(inds[a]), int(inds[b])
-            out.append(compose_flows(flows, fa, fb) if fb >= fa
-                       else -compose_flows(flows, fb, fa))  # reversed frames: approximate
+        with FlowFile(path) as flows:                               # (T-1, H0, W0, 2)
+            inds = np.clip(inds, 0, flows.shape[0])
+            for a, b in pair_indices(len(inds), self.num_frames, self.frame_stride,
+                                     self.pairs):
+                fa, fb = int(inds[a]), int(inds[b])
+                out.append(compose_flows(flows, fa, fb) if fb >= fa
+                           else -compose_flows(flows, fb, fa))  # reversed frames: approximate
         gt = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()  # (P, 2, H0, W0)
         H0, W0 = gt.shape[-2:]
         H, W = results['img_shape'][:2]
