@@ -19,7 +19,7 @@ def _cfg(source, tmp_path):
 
 
 @pytest.mark.parametrize('source', ['zero', 'frame_difference', 'farneback', 'dis',
-                                    'tvl1', 'dis_wide', 'gt'])
+                                    'tvl1', 'dis_wide', 'gt', 'dis_wide_fixed'])
 def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp_path):
     from suite_v2 import plan, stock_config
     p, cfg = _cfg(source, tmp_path)
@@ -32,8 +32,8 @@ def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp
     bb = cfg.model.backbone
     assert cfg.model.type == 'FlowFastRCNN' and bb.type == 'FlowTwoStreamBackbone'
     assert bb.backbone_pretrained == 'pretrain.pth' and bb.backbone_prefix == 'backbone.'
-    computed = source in ('farneback', 'dis', 'tvl1', 'dis_wide')
-    method = 'dis' if source == 'dis_wide' else source
+    computed = source in ('farneback', 'dis', 'tvl1', 'dis_wide', 'dis_wide_fixed')
+    method = 'dis' if source.startswith('dis_wide') else source
     assert bb.flow_source == ('input' if computed or source == 'gt' else source)
     for dl in ('train_dataloader', 'test_dataloader'):
         pipe = cfg[dl].dataset.pipeline
@@ -41,8 +41,11 @@ def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp
         flows = [t for t in pipe if t['type'] == 'ComputeFlow']
         pack = pipe[-1]
         # dis_wide: the same clip sampled twice as sparsely (0.4 s between frames)
-        assert [t['frame_interval'] for t in pipe if t['type'] == 'SampleAVAFrames'] \
-            == [4 if source == 'dis_wide' else 2]
+        (sampler,) = [t for t in pipe if t['type'] == 'SampleAVAFrames']
+        assert sampler['frame_interval'] == (4 if source.startswith('dis_wide') else 2)
+        # dis_wide_fixed: no random frame offsets in training either
+        assert sampler.get('test_mode', False) == (dl == 'test_dataloader'
+                                                   or source == 'dis_wide_fixed')
         if computed:
             assert [f['method'] for f in flows] == [method]
             # after every geometric transform, before FormatShape

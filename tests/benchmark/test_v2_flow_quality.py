@@ -44,3 +44,21 @@ def test_per_class_own_motion_and_epe(tiny_v2_root):
     assert '| class | boxes | own motion (px) |' in to_markdown(res)
     with pytest.raises(ValueError, match='unknown flow methods'):
         measure(tiny_v2_root, num_videos=1, pairs=1, methods=('RAFT',), progress=False)
+
+
+def test_wider_gap_composes_the_gt_and_moves_the_actors_further(tiny_v2_root):
+    """--gap 4: the GT of a pair 4 frames apart is the chained per-frame flow, so
+    DIS still beats zero flow against it, and the pan moves everything about
+    four times as far (zero-flow EPE over the frame)."""
+    from v2_flow_quality import measure, to_markdown
+    one = measure(tiny_v2_root, num_videos=2, pairs=4, n_boot=50, progress=False,
+                  methods=('DIS (medium)',))
+    four = measure(tiny_v2_root, num_videos=2, pairs=4, n_boot=50, progress=False,
+                   methods=('DIS (medium)',), gap=4)
+    r1, r4 = ({r['method']: r for r in x['rows']} for x in (one, four))
+    assert four['gap_frames'] == 4 and four['gap_seconds'] == pytest.approx(0.4)
+    assert 2.5 < r4['zero flow']['epe'] / r1['zero flow']['epe'] < 5.5
+    assert r4['DIS (medium)']['epe'] < r4['zero flow']['epe']
+    assert 'frames 4 apart (0.4 s)' in to_markdown(four)
+    with pytest.raises(ValueError, match='gap must be >= 1'):
+        measure(tiny_v2_root, num_videos=1, pairs=1, gap=0, progress=False)
