@@ -487,11 +487,15 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
             std_le_0_01=(None if 'val_map_std_over_data_seeds' not in sanity else
                          sanity['val_map_std_over_data_seeds']
                          <= BARS['val_map_std_over_data_seeds']))
+    # one exact bootstrap cache for the whole summary: the stock rows enter
+    # stock_vs_random, finetuned_vs_frozen and the flow block, the cached stock
+    # head every cached-feature block
+    boot_cache = {}
     if stock0 and random0:
         # the machinery on a known answer: the stock row against the random floor
         out_blocks['stock_vs_random'] = _pair_block(
             stock0, random0, 'stock', 'random', 'stock > random scores', names,
-            V2_GROUPS, p['n_boot'])
+            V2_GROUPS, p['n_boot'], cache=boot_cache)
     block_runs = {}  # {block: {row: [RankedRun per seed]}}, loaded once
     for b in block_names:
         block_runs[b] = {}
@@ -507,11 +511,12 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
         out_blocks['finetuned_vs_frozen'] = _pair_block(
             stock0, frozen, 'stock, fine-tuned end to end',
             'stock head on the frozen-backbone cache',
-            'fine-tuning the backbone helps', names, V2_GROUPS, p['n_boot'])
+            'fine-tuning the backbone helps', names, V2_GROUPS, p['n_boot'],
+            cache=boot_cache)
     for b, runs_by_row in block_runs.items():
         if any(runs_by_row.values()):
             out_blocks[b] = evaluate_block(b, runs_by_row, names, V2_GROUPS,
-                                           n_boot=p['n_boot'])
+                                           n_boot=p['n_boot'], cache=boot_cache)
     if run_flow:  # the two-stream rows against each other and the stock stage
         flow_runs = {STOCK_ROW: stock0}
         for src, row in SOURCES.items():
@@ -519,7 +524,8 @@ def run_suite(out: str, tiny: bool = False, scale: float = 1.0, device: str = 'c
                                                           for s in p['seeds']])]
         if any(flow_runs.values()):
             out_blocks['flow'] = evaluate_flow_block(flow_runs, names, V2_GROUPS,
-                                                     p['n_boot'], p['flow_sources'])
+                                                     p['n_boot'], p['flow_sources'],
+                                                     cache=boot_cache)
     for b in track_blocks:  # evaluated in their own stage (v2_reclnet.run_block)
         e = state.data.get(f'{b}[1]')
         if e and osp.isfile(e['result']['block']):
@@ -568,13 +574,15 @@ def _isolated(fn, *args, **kwargs):
     return value
 
 
-def _pair_block(a_runs, b_runs, a_name, b_name, claim, names, groups, n_boot) -> dict:
+def _pair_block(a_runs, b_runs, a_name, b_name, claim, names, groups, n_boot,
+                cache: dict | None = None) -> dict:
     """A two-row block: row ``a`` against row ``b`` with the paired per-video
     bootstrap, one claim ``a > b`` per group and overall."""
     from v2_blocks import claim_verdict
 
     from stadl_plugins.evaluation.bootstrap import paired_bootstrap
-    res = paired_bootstrap(a_runs, b_runs, names, groups=groups, n_boot=n_boot, seed=0)
+    res = paired_bootstrap(a_runs, b_runs, names, groups=groups, n_boot=n_boot, seed=0,
+                           cache=cache)
     rows = [dict(row=a_name, seeds=len(a_runs), mAP=res['overall']['method'],
                  **{g: res['per_group'][g]['method'] for g in res['per_group']}),
             dict(row=b_name, seeds=len(b_runs), mAP=res['overall']['stock'],

@@ -150,18 +150,22 @@ def groups_with_others(groups: dict) -> dict:
 
 
 def evaluate_block(name: str, runs: dict, class_names: dict, groups: dict,
-                   n_boot: int, seed: int = 0, spec: dict | None = None) -> dict:
+                   n_boot: int, seed: int = 0, spec: dict | None = None,
+                   cache: dict | None = None) -> dict:
     """``{"rows": [...], "claims": [...]}`` of one block from ``runs``
     (``{row: [RankedRun per seed]}``); rows without runs are reported missing.
     ``spec``: the block's rows and claims (default ``BLOCKS[name]``; the
-    end-to-end blocks, e.g. ``v2_flow.FLOW_BLOCK``, pass their own)."""
+    end-to-end blocks, e.g. ``v2_flow.FLOW_BLOCK``, pass their own).
+    ``cache``: ``paired_bootstrap``'s exact cache, shared across blocks that use
+    the same runs (the suite passes one for its whole summary)."""
     import numpy as np
 
     from stadl_plugins.evaluation.bootstrap import paired_bootstrap, point_aps
     spec = BLOCKS[name] if spec is None else spec
     groups = groups_with_others(groups)
     rows, claims = [], []
-    cache = {}  # the claims share rows: each run's resampled APs once (exact)
+    # the claims share rows: each run's resampled APs once (exact)
+    cache = {} if cache is None else cache
     for row in spec['rows']:
         rr = runs.get(row) or []
         entry = dict(row=row, seeds=len(rr), overrides=spec['rows'][row])

@@ -218,7 +218,7 @@ def flow_quality(path: str | None = None) -> dict:
 
 
 def evaluate_flow_block(runs: dict, class_names: dict, groups: dict, n_boot: int,
-                        sources: list) -> dict:
+                        sources: list, cache: dict | None = None) -> dict:
     """The block's rows and claims (``v2_blocks.evaluate_block`` on
     ``FLOW_BLOCK``), each row with its flow source and EPE, and the rows that did
     not run with why."""
@@ -227,7 +227,7 @@ def evaluate_flow_block(runs: dict, class_names: dict, groups: dict, n_boot: int
     if in_box:
         groups = dict(groups, in_box_motion=in_box)
     blk = evaluate_block('flow', runs, class_names, groups, n_boot=n_boot,
-                         spec=FLOW_BLOCK)
+                         spec=FLOW_BLOCK, cache=cache)
     epe = dict(flow_quality(), **FILE_SOURCE_EPE)
     for r in blk['rows']:
         src = ROWS.get(r['row'])

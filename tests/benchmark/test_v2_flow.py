@@ -138,6 +138,15 @@ def test_block_reports_rows_claims_and_why_a_claim_did_not_run():
     tv = next(c for c in blk['claims'] if 'TV-L1' in c['claim'])
     assert tv['verdict'] == 'not run' and 'tvl1' in tv['experiment']
     assert SOURCES['tvl1'] in blk['not_run'] and SOURCES['dis'] not in blk['not_run']
+    # a cache shared with another block (the suite keeps one for its summary):
+    # the same block, and a second evaluation resamples nothing again
+    shared = {}
+    first = evaluate_flow_block(runs, names, {'motion': ['spin', 'walk']}, n_boot=50,
+                                sources=['zero', 'dis'], cache=shared)
+    filled = len(shared)
+    again = evaluate_flow_block(runs, names, {'motion': ['spin', 'walk']}, n_boot=50,
+                                sources=['zero', 'dis'], cache=shared)
+    assert first == again == blk and filled == len(shared) == 5  # 5 distinct runs
 
 
 def test_gt_row_pipeline_feeds_the_renderers_flow_of_the_clip(tmp_path):
