@@ -19,7 +19,8 @@ def _cfg(source, tmp_path):
 
 
 @pytest.mark.parametrize('source', ['zero', 'frame_difference', 'farneback', 'dis',
-                                    'tvl1', 'dis_wide', 'gt', 'dis_wide_fixed'])
+                                    'tvl1', 'dis_wide', 'gt', 'dis_wide_fixed',
+                                    'tvl1_fast'])
 def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp_path):
     from suite_v2 import plan, stock_config
     p, cfg = _cfg(source, tmp_path)
@@ -32,8 +33,10 @@ def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp
     bb = cfg.model.backbone
     assert cfg.model.type == 'FlowFastRCNN' and bb.type == 'FlowTwoStreamBackbone'
     assert bb.backbone_pretrained == 'pretrain.pth' and bb.backbone_prefix == 'backbone.'
-    computed = source in ('farneback', 'dis', 'tvl1', 'dis_wide', 'dis_wide_fixed')
-    method = 'dis' if source.startswith('dis_wide') else source
+    computed = source in ('farneback', 'dis', 'tvl1', 'dis_wide', 'dis_wide_fixed',
+                          'tvl1_fast')
+    method = {'dis_wide': 'dis', 'dis_wide_fixed': 'dis', 'tvl1_fast': 'tvl1'}.get(source,
+                                                                                 source)
     assert bb.flow_source == ('input' if computed or source == 'gt' else source)
     for dl in ('train_dataloader', 'test_dataloader'):
         pipe = cfg[dl].dataset.pipeline
@@ -48,6 +51,9 @@ def test_row_config_is_the_two_stream_config_with_the_stock_schedule(source, tmp
                                                    or source == 'dis_wide_fixed')
         if computed:
             assert [f['method'] for f in flows] == [method]
+            # tvl1_fast: OpenCV's TV-L1 with the looser stopping criterion
+            assert [f.get('tvl1_epsilon') for f in flows] == [
+                0.05 if source == 'tvl1_fast' else None]
             # after every geometric transform, before FormatShape
             assert types.index('ComputeFlow') + 1 == types.index('FormatShape')
             assert tuple(pack['algorithm_keys']) == ('input_flow',)

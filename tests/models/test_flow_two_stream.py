@@ -302,6 +302,21 @@ def test_compute_flow_recovers_known_translations_in_pair_order(method):
         ComputeFlow(method='raft')
 
 
+def test_tvl1_epsilon_reaches_opencv_and_is_checked():
+    """A loose stopping criterion changes the TV-L1 flow (it is passed to OpenCV)
+    and still recovers the translation; a non-positive one is refused."""
+    from stadl_plugins.datasets.transforms import ComputeFlow
+    imgs = _textured_shifts([(0, 0), (0, 0), (2, 0), (4, 1), (4, 1)])
+    exact = ComputeFlow(method='tvl1')(dict(imgs=imgs))['input_flow']
+    loose_t = ComputeFlow(method='tvl1', tvl1_epsilon=0.05)
+    loose = loose_t(dict(imgs=imgs))['input_flow']
+    assert not torch.equal(exact, loose) and 'tvl1_epsilon=0.05' in repr(loose_t)
+    inner = loose[:, :, 15:-15, 15:-15].flatten(2).median(-1).values
+    torch.testing.assert_close(inner, torch.tensor([[2., 0.], [2., 1.]]), atol=0.3, rtol=0)
+    with pytest.raises(ValueError, match='tvl1_epsilon must be > 0'):
+        ComputeFlow(method='tvl1', tvl1_epsilon=0)
+
+
 def _source_model(source):
     from mmdet.registry import MODELS
     init_default_scope('mmaction')
