@@ -201,3 +201,16 @@ def test_gt_row_pipeline_feeds_the_renderers_flow_of_the_clip(tmp_path):
         want = np.stack([compose_flows(f, frames[1], frames[2]),
                          compose_flows(f, frames[2], frames[3])])
     np.testing.assert_allclose(np.asarray(flow).transpose(0, 2, 3, 1), want, atol=1e-6)
+
+
+def test_a_claim_that_did_not_reproduce_carries_its_reason_and_experiment():
+    from v2_flow import FLOW_BLOCK, NOT_REPRODUCED, attach_reasons
+    texts = [c[0] for c in FLOW_BLOCK['claims']]
+    assert set(NOT_REPRODUCED) <= set(texts)
+    text = next(iter(NOT_REPRODUCED))
+    blk = attach_reasons(dict(claims=[dict(claim=text, verdict='not reproduced'),
+                                      dict(claim=text, verdict='reproduced'),
+                                      dict(claim=texts[0], verdict='not reproduced')]))
+    bad, good, other = blk['claims']
+    assert bad['reason'] and 'ground-truth flow at 0.4 s' in bad['experiment']
+    assert 'reason' not in good and 'reason' not in other
