@@ -19,7 +19,7 @@ Flow sources (``ROWS``): ``zero`` (the same model with no motion: the control),
 ``dis`` and ``tvl1`` computed in the pipeline by ``ComputeFlow`` on the pixels
 the model sees, and ``gt``, the renderer's exact flow (the upper end of the
 quality axis: EPE 0; the suite's ``flow_gt`` stage writes it once per dataset
-with ``write_flow_v2``, ~0.2 GB, and ``LoadFlowGT`` feeds the same pairs). Their flow quality on v2 (EPE inside person boxes, 240 val
+with ``write_flow_v2``, 98 MB for data seed 0, and ``LoadFlowGT`` feeds the same pairs). Their flow quality on v2 (EPE inside person boxes, 240 val
 pairs, ``benchmarks/results/v2/flow_quality.json``): zero 1.325 px, Farneback
 0.619, DIS 0.483, TV-L1 0.351 -- the order the "rises with flow quality" claims
 test, one adjacent pair at a time.
@@ -71,8 +71,8 @@ SOURCES = {src: row for row, src in ROWS.items() if src}
 #: bounce lasts 0.7-1.0 s. ``dis_wide_fixed`` (jitter False: the training
 #: sampler in ``test_mode``, a fixed gap of 4) tests whether that jitter, not the
 #: wider gap, is what the 0.4 s row loses. ``tvl1_fast`` is TV-L1 with a looser
-#: stopping criterion (epsilon 0.05 instead of OpenCV's 0.01): ~50 instead of
-#: ~350 ms a pair here; EPE in boxes 0.435, between DIS's 0.483 and the default
+#: stopping criterion (epsilon 0.05 instead of OpenCV's 0.01): 41 instead of
+#: 257 ms a pair here; EPE in boxes 0.435, between DIS's 0.483 and the default
 #: TV-L1's 0.351 (flow_quality.json)
 SOURCE_VARIANTS = {'dis_wide': dict(method='dis', frame_interval=4),
                    'dis_wide_fixed': dict(method='dis', frame_interval=4, jitter=False),
@@ -99,6 +99,8 @@ NOT_RUN = {
 #: why a source of ``SOURCES`` did not run: its own reason, else ``NOT_IN_PLAN``
 NOT_IN_PLAN = "not in this run's --flow-sources (2-5 min per run and seed)"
 DEFAULT_NOT_RUN_REASONS = {
+    'tvl1_fast': 'not in this run\'s --flow-sources (~10 min per run and seed here: '
+                 'TV-L1 at epsilon 0.05 costs ~41 ms per pair)',
     'tvl1': 'TV-L1 in the pipeline costs ~440 ms per pair on one CPU thread '
             '(~1 h per training run here); precompute it, or run on many cores',
 }
@@ -151,8 +153,9 @@ FLOW_BLOCK = dict(
 #: that would test it (measured in docs/flow.md, "The flow block on v2")
 NOT_REPRODUCED = {
     next(c[0] for c in FLOW_BLOCK['claims'] if c[0].startswith('frames further apart')): (
-        "the loss is jump's (0.060 against 0.252); the training jitter explains "
-        '+0.012 of it, and its own motion / EPE at 0.4 s equals that at 0.1 s (1.32 vs '
+        "the loss is jump's (0.060 against 0.252); without the training jitter jump "
+        'recovers only to 0.094 (in-box +0.012), and its own motion / EPE at 0.4 s equals '
+        'that at 0.1 s (1.32 vs '
         "1.26), so not the flow error: a 0.4 s pair spans much of jump's 0.7-1.0 s "
         'bounce, so the displacement between the frames says less about the movement',
         'ground-truth flow at 0.4 s (a gt source with SampleAVAFrames interval 4)'),

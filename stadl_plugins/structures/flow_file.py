@@ -56,6 +56,14 @@ class FlowFile:
     def __init__(self, path: str):
         self.path = path
         self._npz = np.load(path, allow_pickle=False)
+        try:
+            self._open()
+        except Exception:
+            self._npz.close()
+            raise
+
+    def _open(self) -> None:
+        path = self.path
         files = set(self._npz.files)
         if 'flow' in files:
             self.layout = 'stacked'
@@ -64,7 +72,6 @@ class FlowFile:
         else:
             n = len(files)
             if n == 0 or any(_FRAME_KEY.format(t) not in files for t in range(n)):
-                self._npz.close()
                 raise ValueError(f"{path}: not a flow file (expected key 'flow' or keys "
                                  f"flow_00000 .. flow_{{T-2:05d}}, got {sorted(files)[:4]})")
             self.layout = 'frames'
@@ -72,7 +79,6 @@ class FlowFile:
             first = self._npz[_FRAME_KEY.format(0)]
             self.shape = (n, *first.shape)
         if len(self.shape) != 4 or self.shape[-1] != 2:
-            self.close()
             raise ValueError(f'{path}: flows must be (T-1, H, W, 2), got {self.shape}')
 
     def __len__(self) -> int:

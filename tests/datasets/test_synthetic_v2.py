@@ -445,6 +445,19 @@ def test_flow_pass_writes_the_generators_flows_and_loadflowgt_reads_them(tmp_pat
     before = tree_digest(added)
     main([added, '--flow-only', '--workers', '1'])
     assert flow_ready_v2(added, cfg) and not flow_ready_v2(added, tiny_v2_config(seed=1))
+    # a manifest of another format version, or one that misses a video, is stale
+    import json
+    man_path = osp.join(added, 'flow', 'manifest.json')
+    with open(man_path) as f:
+        man = json.load(f)
+    for bad in (dict(man, format_version='v2.0'),
+                dict(man, flows={k: v for k, v in list(man['flows'].items())[1:]})):
+        with open(man_path, 'w') as f:
+            json.dump(bad, f)
+        assert not flow_ready_v2(added, cfg)
+    with open(man_path, 'w') as f:
+        json.dump(man, f)
+    assert flow_ready_v2(added, cfg)
     for path in sorted(glob.glob(osp.join(with_flow, 'flow', '*.npz'))):
         vid = osp.basename(path)[:-4]
         with FlowFile(path) as a, FlowFile(osp.join(added, 'flow', f'{vid}.npz')) as b:

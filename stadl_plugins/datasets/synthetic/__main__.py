@@ -41,8 +41,12 @@ def main(argv=None):
         meta_path = osp.join(a.out_dir, 'annotations', 'meta.json')
         if not osp.isfile(meta_path):
             p.error(f'--flow-only needs a v2 dataset in {a.out_dir}: no {meta_path}')
+        from .generator_v2 import dataset_ready_v2
         with open(meta_path) as f:
             cfg = SyntheticV2Config.from_dict(json.load(f)['config'])
+        if not dataset_ready_v2(a.out_dir, cfg):
+            p.error(f'--flow-only: {a.out_dir} is not a complete v2 dataset of the current '
+                    'format (regenerate it; its frames might not match this renderer)')
         man = write_flow_v2(a.out_dir, cfg, workers=a.workers)
         print(f"flow of {len(man['flows'])} videos ({sum(man['flows'].values())} "
               f"frame pairs, {man['bytes'] / 1e6:.0f} MB) written to "

@@ -23,7 +23,7 @@ Videos have different lengths (``min_seconds``-``max_seconds``); keyframes sit a
 so every clip of up to ``2 * keyframe_margin`` s centred on a keyframe lies in
 the video although the dataset's ``timestamp_end`` is that of the longest video.
 ``with_flow`` is off by default (ground-truth flow of 240+120 long videos is
-12 GB before compression, ~0.2 GB after); turn it on for a flow study, or add
+12 GB before compression, 98 MB after for data seed 0); turn it on for a flow study, or add
 the flow to a dataset already made with :func:`write_flow_v2` (the same flows:
 it re-renders every video in frame order). v2 flow files store one array per
 frame (layout ``'frames'`` of :mod:`~stadl_plugins.structures.flow_file`), so a
@@ -302,6 +302,7 @@ def _content_key(cfg: SyntheticV2Config) -> dict:
 def _write_flow_manifest(flow_dir: str, cfg: SyntheticV2Config, flows: dict,
                          seconds: float) -> dict:
     man = dict(config=_content_key(cfg), layout=FLOW_LAYOUT_V2, flows=flows,
+               format_version=FORMAT_VERSION_V2,
                bytes=sum(os.path.getsize(os.path.join(flow_dir, f'{v}.npz')) for v in flows),
                seconds_taken=round(seconds, 2))
     with open(os.path.join(flow_dir, FLOW_MANIFEST), 'w') as f:
@@ -327,6 +328,8 @@ def flow_ready_v2(out_dir: str, cfg: SyntheticV2Config) -> bool:
         man = json.load(f)
     ids = [v for split in video_ids_v2(cfg) for v in split]
     return (man.get('config') == _content_key(cfg) and man.get('layout') == FLOW_LAYOUT_V2
+            and man.get('format_version') == FORMAT_VERSION_V2
+            and sorted(man.get('flows', {})) == sorted(ids)
             and all(os.path.isfile(os.path.join(out_dir, 'flow', f'{v}.npz')) for v in ids))
 
 
@@ -341,6 +344,9 @@ def write_flow_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
     t0 = time.time()
     flow_dir = os.path.join(out_dir, 'flow')
     os.makedirs(flow_dir, exist_ok=True)
+    # a pass cut off halfway must not leave an old manifest over new files
+    if os.path.isfile(os.path.join(flow_dir, FLOW_MANIFEST)):
+        os.remove(os.path.join(flow_dir, FLOW_MANIFEST))
     train, val = video_ids_v2(cfg)
     tasks = [(cfg, i, vid, flow_dir) for i, vid in enumerate(train + val)]
     workers = workers or min(2, os.cpu_count() or 1)

@@ -17,7 +17,7 @@ to be followed. Methods are OpenCV's, on 8-bit grey images:
   440 ms per 160 x 120 pair on one CPU thread, against 2.6 ms for DIS (measured in
   docs/flow.md, "Benchmark v2: flow quality"). Precompute it for a real run, or
   loosen its stopping criterion ``tvl1_epsilon`` (OpenCV's default 0.01; 0.05 is
-  about 7x faster and less exact: both measured in docs/flow.md).
+  about 6x faster and less exact: both measured in docs/flow.md).
 
 Added key (``key``, default ``input_flow``): float32 tensor ``(P, 2, H, W)``, pixels,
 ``flow[:, :, y, x] = (dx, dy)`` from the first to the second frame of each pair.
