@@ -81,6 +81,22 @@ def _video_seed(cfg: SyntheticConfig, index: int) -> int:
     return int(ss.generate_state(1)[0])
 
 
+def map_videos(fn, tasks: list, workers: int | None = None, progress: bool = True) -> list:
+    """``[fn(t) for t in tasks]`` in task order, on ``workers`` forked processes
+    (default: up to 2 cores), with mmengine's progress bar when ``progress``: the
+    one per-video dispatch of the v1 and v2 generators and the v2 flow pass."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    if progress:
+        from mmengine.utils import track_parallel_progress, track_progress
+        return (track_parallel_progress(fn, tasks, workers) if workers > 1
+                else track_progress(fn, tasks))
+    if workers > 1:
+        import multiprocessing as mp
+        with mp.get_context('fork').Pool(workers) as pool:
+            return pool.map(fn, tasks)
+    return [fn(t) for t in tasks]
+
+
 def write_frames(video, num_frames: int, cfg, vid: str, out_dir: str,
                  flow_layout: str = 'stacked') -> None:
     """Render a synthetic video (v1 or v2) to ``rawframes/<vid>/img_%05d.jpg``, and,
@@ -193,19 +209,7 @@ def generate_synthetic(out_dir: str, cfg: SyntheticConfig | None = None,
     t0 = time.time()
     train, val = video_ids(cfg)
     tasks = [(cfg, i, vid, out_dir) for i, vid in enumerate(train + val)]
-    workers = workers or min(2, os.cpu_count() or 1)
-    if progress:
-        from mmengine.utils import track_parallel_progress, track_progress
-        if workers > 1:
-            results = track_parallel_progress(_make_one, tasks, workers)
-        else:
-            results = track_progress(_make_one, tasks)
-    elif workers > 1:
-        import multiprocessing as mp
-        with mp.get_context('fork').Pool(workers) as pool:
-            results = pool.map(_make_one, tasks)
-    else:
-        results = [_make_one(t) for t in tasks]
+    results = map_videos(_make_one, tasks, workers, progress)
 
     ann_dir = os.path.join(out_dir, 'annotations')
     os.makedirs(ann_dir, exist_ok=True)

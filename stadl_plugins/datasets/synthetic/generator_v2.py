@@ -49,7 +49,7 @@ from ..ava_io import (
     write_label_map,
     write_proposals,
 )
-from .generator import action_tubes, dataset_ready, write_frames
+from .generator import action_tubes, dataset_ready, map_videos, write_frames
 from .v2 import MOVEMENTS, SHORT_ACTIONS, V2_CLASS_IDS, V2_CLASSES, SyntheticVideoV2, VideoConfigV2
 from .video import make_proposals
 
@@ -219,17 +219,7 @@ def generate_synthetic_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
     t0 = time.time()
     train, val = video_ids_v2(cfg)
     tasks = [(cfg, i, vid, out_dir) for i, vid in enumerate(train + val)]
-    workers = workers or min(2, os.cpu_count() or 1)
-    if progress:
-        from mmengine.utils import track_parallel_progress, track_progress
-        results = (track_parallel_progress(_make_one, tasks, workers) if workers > 1
-                   else track_progress(_make_one, tasks))
-    elif workers > 1:
-        import multiprocessing as mp
-        with mp.get_context('fork').Pool(workers) as pool:
-            results = pool.map(_make_one, tasks)
-    else:
-        results = [_make_one(t) for t in tasks]
+    results = map_videos(_make_one, tasks, workers, progress)
 
     ann_dir = os.path.join(out_dir, 'annotations')
     os.makedirs(ann_dir, exist_ok=True)
@@ -349,15 +339,5 @@ def write_flow_v2(out_dir: str, cfg: SyntheticV2Config | None = None,
         os.remove(os.path.join(flow_dir, FLOW_MANIFEST))
     train, val = video_ids_v2(cfg)
     tasks = [(cfg, i, vid, flow_dir) for i, vid in enumerate(train + val)]
-    workers = workers or min(2, os.cpu_count() or 1)
-    if progress:
-        from mmengine.utils import track_parallel_progress, track_progress
-        done = (track_parallel_progress(_flow_one, tasks, workers) if workers > 1
-                else track_progress(_flow_one, tasks))
-    elif workers > 1:
-        import multiprocessing as mp
-        with mp.get_context('fork').Pool(workers) as pool:
-            done = pool.map(_flow_one, tasks)
-    else:
-        done = [_flow_one(t) for t in tasks]
+    done = map_videos(_flow_one, tasks, workers, progress)
     return _write_flow_manifest(flow_dir, cfg, dict(done), time.time() - t0)
