@@ -58,6 +58,16 @@ ROWS = {
     'two-stream, TV-L1 (epsilon 0.05)': 'tvl1_fast',
 }
 SOURCES = {src: row for row, src in ROWS.items() if src}
+
+
+def _estimator_variant(source: str) -> dict:
+    """The ``SOURCE_VARIANTS`` entry of an OpenCV estimator of
+    ``v2_flow_quality.ESTIMATORS`` (its ``make_flow_fn`` arguments as the
+    ``ComputeFlow`` method and kwargs), so its settings have one home."""
+    from v2_flow_quality import ESTIMATORS
+    args = next(dict(a) for src, a in ESTIMATORS.values() if src == source)
+    return dict(method=args.pop('method'), flow_kwargs=args)
+
 #: sources that are a variant of another: ``{source: dict(method=ComputeFlow
 #: method or backbone flow_source, frame_interval=SampleAVAFrames' interval,
 #: jitter=the training sampler's random offsets, flow_kwargs=ComputeFlow's
@@ -76,7 +86,7 @@ SOURCES = {src: row for row, src in ROWS.items() if src}
 #: TV-L1's 0.351 (flow_quality.json)
 SOURCE_VARIANTS = {'dis_wide': dict(method='dis', frame_interval=4),
                    'dis_wide_fixed': dict(method='dis', frame_interval=4, jitter=False),
-                   'tvl1_fast': dict(method='tvl1', flow_kwargs=dict(tvl1_epsilon=0.05))}
+                   'tvl1_fast': _estimator_variant('tvl1_fast')}
 #: sources read from files instead of computed: ``gt`` is the renderer's exact
 #: flow (``write_flow_v2``: ``flow/<video_id>.npz`` beside the frames), loaded
 #: and composed over the clip's pairs by ``LoadFlowGT(key='input_flow')`` in
@@ -249,8 +259,7 @@ def flow_quality(path: str | None = None) -> dict:
         return {}
     with open(path) as f:
         rows = json.load(f)['rows']
-    names = {'zero flow': 'zero', 'Farneback': 'farneback', 'DIS (medium)': 'dis',
-             'TV-L1': 'tvl1', 'TV-L1 (epsilon 0.05)': 'tvl1_fast'}
+    from v2_flow_quality import SOURCE_OF as names
     return {names[r['method']]: r['epe_boxes'] for r in rows if r['method'] in names}
 
 

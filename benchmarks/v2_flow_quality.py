@@ -49,14 +49,20 @@ import numpy as np
 HERE = osp.dirname(osp.abspath(__file__))
 
 
-#: the estimators measured: ``{name: make_flow_fn arguments}``, the very
-#: estimator ``ComputeFlow`` runs for each flow-block row
-METHOD_ARGS = {
-    'Farneback': dict(method='farneback'),
-    'DIS (medium)': dict(method='dis', preset='medium'),
-    'TV-L1': dict(method='tvl1'),
-    'TV-L1 (epsilon 0.05)': dict(method='tvl1', tvl1_epsilon=0.05),
+#: the estimators measured, the one home of their names and settings:
+#: ``{name: (the flow block's source, make_flow_fn arguments)}``, the very
+#: estimator ``ComputeFlow`` runs for that flow-block row (``v2_flow`` builds its
+#: ``tvl1_fast`` variant and reads this file's rows through this table)
+ESTIMATORS = {
+    'Farneback': ('farneback', dict(method='farneback')),
+    'DIS (medium)': ('dis', dict(method='dis', preset='medium')),
+    'TV-L1': ('tvl1', dict(method='tvl1')),
+    'TV-L1 (epsilon 0.05)': ('tvl1_fast', dict(method='tvl1', tvl1_epsilon=0.05)),
 }
+METHOD_ARGS = {name: args for name, (_, args) in ESTIMATORS.items()}
+#: ``{row name in flow_quality.json: flow-block source}``
+SOURCE_OF = dict({'zero flow': 'zero'},
+                 **{name: src for name, (src, _) in ESTIMATORS.items()})
 METHODS = tuple(METHOD_ARGS)
 
 
